@@ -1,3 +1,12 @@
-// Benchmarks: `dotnet run -c Release --project bench/StepDistill.Bench -- <suite>`; results go to BENCHMARKS.md.
-Console.Error.WriteLine("usage: StepDistill.Bench <suite>  (suites are added with their features)");
-return 2;
+// Benchmarks (not tests): `dotnet run -c Release --project bench/StepDistill.Bench -- <suite> [options]`.
+// Each suite prints its numbers; BENCHMARKS.md records them with the machine and the command.
+var suites = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
+{
+    // suites register here, one line each
+};
+if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: StepDistill.Bench <suite> [options]; suites: {string.Join(", ", suites.Keys)}");
+    return 2;
+}
+return await run(args[1..]);

@@ -1,0 +1,152 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StepDistill.Student.Model;
+using StepDistill.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace StepDistill.Student.Checkpoint;
+
+/// <summary>Loads and saves T5 checkpoints in the Hugging Face folder format.</summary>
+public static class T5Checkpoint
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "model.safetensors";
+    public const string WeightsIndexFile = "model.safetensors.index.json";
+    public const string PyTorchBinFile = "pytorch_model.bin";
+    public const string GenerationConfigFile = "generation_config.json";
+
+    // Names HF writes or may write that are views of shared.weight (tied), or that HF itself ignores on load.
+    static readonly HashSet<string> Aliases = new(StringComparer.Ordinal)
+    {
+        "encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+        "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",
+    };
+
+    /// <summary>
+    /// Loads <c>config.json</c> and the weights of a checkpoint folder. Every parameter must be present with the
+    /// right shape, and every tensor in the files must be used; otherwise nothing is returned and the error names
+    /// the file and the tensor.
+    /// </summary>
+    public static T5ForConditionalGeneration Load(string directory, Device? device = null)
+    {
+        if (!Directory.Exists(directory)) throw new StepDistillException($"{directory}: checkpoint folder not found");
+        var config = T5Config.Load(Path.Combine(directory, ConfigFile));
+        var (tensors, sourceOf) = ReadStateDict(directory);
+        var model = new T5ForConditionalGeneration(config);
+        try
+        {
+            LoadStateDict(model, tensors, sourceOf);
+            model.eval();
+            if (device is not null && device.type != DeviceType.CPU) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Reads all weight tensors of a folder and, for error messages, the file each came from.</summary>
+    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> SourceOf) ReadStateDict(string directory)
+    {
+        var single = Path.Combine(directory, WeightsFile);
+        var index = Path.Combine(directory, WeightsIndexFile);
+        var files = new List<string>();
+        if (File.Exists(single)) files.Add(single);
+        else if (File.Exists(index)) files.AddRange(ShardFiles(index));
+        else if (File.Exists(Path.Combine(directory, PyTorchBinFile)))
+            throw new StepDistillException($"{Path.Combine(directory, PyTorchBinFile)}: weights in PyTorch's pickle format are not supported here; convert the folder to safetensors (in Python: model.save_pretrained(dir, safe_serialization=True))");
+        else
+            throw new StepDistillException($"{directory}: no weights found (looked for {WeightsFile}, {WeightsIndexFile}, {PyTorchBinFile})");
+
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var sourceOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var file in files)
+            {
+                foreach (var (name, t) in Safetensors.Load(file))
+                {
+                    if (!tensors.TryAdd(name, t))
+                    {
+                        t.Dispose();
+                        throw new StepDistillException($"{file}: tensor '{name}' also appears in {sourceOf[name]}");
+                    }
+                    sourceOf[name] = file;
+                }
+            }
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+        return (tensors, sourceOf);
+    }
+
+    static IEnumerable<string> ShardFiles(string indexPath)
+    {
+        JsonObject? map;
+        try { map = JsonNode.Parse(File.ReadAllText(indexPath))?["weight_map"] as JsonObject; }
+        catch (JsonException e) { throw new StepDistillException($"{indexPath}: invalid JSON: {e.Message}"); }
+        if (map is null) throw new StepDistillException($"{indexPath}: no \"weight_map\" object");
+        var dir = Path.GetDirectoryName(indexPath)!;
+        var shards = map.Select(kv => kv.Value?.GetValue<string>() ?? throw new StepDistillException($"{indexPath}: weight_map entry '{kv.Key}' is not a file name"))
+                        .Distinct().ToList();
+        foreach (var s in shards)
+            if (!File.Exists(Path.Combine(dir, s))) throw new StepDistillException($"{Path.Combine(dir, s)}: shard listed in {indexPath} not found");
+        return shards.Select(s => Path.Combine(dir, s));
+    }
+
+    /// <summary>Copies tensors into the model's parameters by name, checking names, shapes and dtypes first.</summary>
+    public static void LoadStateDict(T5ForConditionalGeneration model, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? sourceOf = null)
+    {
+        string Src(string name) => sourceOf is not null && sourceOf.TryGetValue(name, out var f) ? f : "checkpoint";
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        var tied = model.Config.TieWordEmbeddings;
+        foreach (var name in tensors.Keys)
+        {
+            if (parameters.ContainsKey(name) || Aliases.Contains(name) || (tied && name == "lm_head.weight")) continue;
+            throw new StepDistillException($"{Src(name)}: unexpected tensor '{name}' (not a parameter of this T5 configuration; check config.json)");
+        }
+        foreach (var (name, p) in parameters)
+        {
+            if (!tensors.TryGetValue(name, out var t))
+                throw new StepDistillException($"{(sourceOf?.Values.FirstOrDefault() ?? "checkpoint")}: missing tensor '{name}'");
+            if (!t.shape.SequenceEqual(p.shape))
+                throw new StepDistillException($"{Src(name)}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], the model expects [{string.Join(", ", p.shape)}] (check config.json)");
+            if (!t.is_floating_point())
+                throw new StepDistillException($"{Src(name)}: tensor '{name}' has dtype {t.dtype}, expected a floating-point type");
+        }
+        using var noGrad = no_grad();
+        foreach (var (name, p) in parameters) p.copy_(tensors[name]);
+    }
+
+    /// <summary>
+    /// Writes <c>config.json</c>, <c>generation_config.json</c> and <c>model.safetensors</c> (one name per tensor,
+    /// tied aliases omitted, as HF's <c>save_pretrained</c> does), plus the tokenizer's files when given.
+    /// Each file is replaced atomically.
+    /// </summary>
+    public static void Save(T5ForConditionalGeneration model, string directory, ITextTokenizer? tokenizer = null)
+    {
+        Directory.CreateDirectory(directory);
+        var tensors = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+        Safetensors.Save(Path.Combine(directory, WeightsFile), tensors);
+        model.Config.Save(Path.Combine(directory, ConfigFile));
+        var gen = new JsonObject
+        {
+            ["decoder_start_token_id"] = model.Config.DecoderStartTokenId,
+            ["eos_token_id"] = model.Config.EosTokenId,
+            ["pad_token_id"] = model.Config.PadTokenId,
+            ["transformers_version"] = "4.30.0",
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, GenerationConfigFile), gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        tokenizer?.Save(directory);
+    }
+}

@@ -1,0 +1,133 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace StepDistill.Student.Model;
+
+/// <summary>
+/// A T5 configuration with Hugging Face's field names and defaults (transformers' <c>T5Config</c>).
+/// v1.0 = <c>relu</c> feed-forward, tied embeddings; v1.1 / flan-t5 = <c>gated-gelu</c>, untied LM head.
+/// </summary>
+public sealed record T5Config
+{
+    public int VocabSize { get; init; } = 32128;
+    public int DModel { get; init; } = 512;
+    public int DKv { get; init; } = 64;
+    public int DFf { get; init; } = 2048;
+    public int NumLayers { get; init; } = 6;
+    public int NumDecoderLayers { get; init; } = 6;
+    public int NumHeads { get; init; } = 8;
+    public int RelativeAttentionNumBuckets { get; init; } = 32;
+    public int RelativeAttentionMaxDistance { get; init; } = 128;
+    public double DropoutRate { get; init; } = 0.1;
+    public double LayerNormEpsilon { get; init; } = 1e-6;
+    /// <summary><c>relu</c>, <c>gated-gelu</c>, or any <c>[gated-]act</c> with act in relu, gelu, gelu_new.</summary>
+    public string FeedForwardProj { get; init; } = "relu";
+    public bool TieWordEmbeddings { get; init; } = true;
+    public int PadTokenId { get; init; } = 0;
+    public int EosTokenId { get; init; } = 1;
+    public int DecoderStartTokenId { get; init; } = 0;
+    public double InitializerFactor { get; init; } = 1.0;
+
+    public bool IsGatedAct => FeedForwardProj.StartsWith("gated-", StringComparison.Ordinal);
+
+    /// <summary>The activation function name as HF derives it (<c>gated-gelu</c> means <c>gelu_new</c>).</summary>
+    public string DenseActFn
+    {
+        get
+        {
+            var act = IsGatedAct ? FeedForwardProj["gated-".Length..] : FeedForwardProj;
+            return act == "gelu" && IsGatedAct ? "gelu_new" : act;
+        }
+    }
+
+    /// <summary>Checks the values a model can be built from; throws naming <paramref name="source"/>.</summary>
+    public void Validate(string source)
+    {
+        var act = DenseActFn;
+        if (act is not ("relu" or "gelu" or "gelu_new"))
+            throw new StepDistillException($"{source}: unsupported feed_forward_proj '{FeedForwardProj}' (supported: relu, gated-gelu, gelu, gated-relu)");
+        if (DModel <= 0 || DKv <= 0 || DFf <= 0 || NumHeads <= 0 || NumLayers <= 0 || NumDecoderLayers <= 0 || VocabSize <= 0)
+            throw new StepDistillException($"{source}: sizes must be positive (d_model {DModel}, d_kv {DKv}, d_ff {DFf}, heads {NumHeads}, layers {NumLayers}/{NumDecoderLayers}, vocab {VocabSize})");
+        if (RelativeAttentionNumBuckets < 2 || RelativeAttentionMaxDistance < 2)
+            throw new StepDistillException($"{source}: relative_attention_num_buckets and relative_attention_max_distance must be at least 2");
+    }
+
+    public static T5Config Load(string configPath)
+    {
+        if (!File.Exists(configPath)) throw new StepDistillException($"{configPath}: file not found");
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
+                   ?? throw new StepDistillException($"{configPath}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new StepDistillException($"{configPath}: invalid JSON at line {e.LineNumber + 1}: {e.Message}");
+        }
+        var modelType = json["model_type"]?.GetValue<string>();
+        if (modelType is not ("t5" or "mt5"))
+            throw new StepDistillException($"{configPath}: model_type '{modelType ?? "(missing)"}' is not a T5 model (expected \"t5\")");
+        var d = new T5Config();
+        int I(string key, int def) => json[key] is JsonValue v ? v.GetValue<int>() : def;
+        double D(string key, double def) => json[key] is JsonValue v ? v.GetValue<double>() : def;
+        var numLayers = I("num_layers", d.NumLayers);
+        var config = new T5Config
+        {
+            VocabSize = I("vocab_size", d.VocabSize),
+            DModel = I("d_model", d.DModel),
+            DKv = I("d_kv", d.DKv),
+            DFf = I("d_ff", d.DFf),
+            NumLayers = numLayers,
+            // HF: num_decoder_layers defaults to num_layers when absent or null.
+            NumDecoderLayers = json["num_decoder_layers"] is JsonValue ndl ? ndl.GetValue<int>() : numLayers,
+            NumHeads = I("num_heads", d.NumHeads),
+            RelativeAttentionNumBuckets = I("relative_attention_num_buckets", d.RelativeAttentionNumBuckets),
+            RelativeAttentionMaxDistance = I("relative_attention_max_distance", d.RelativeAttentionMaxDistance),
+            DropoutRate = D("dropout_rate", d.DropoutRate),
+            LayerNormEpsilon = D("layer_norm_epsilon", d.LayerNormEpsilon),
+            FeedForwardProj = json["feed_forward_proj"]?.GetValue<string>() ?? d.FeedForwardProj,
+            // HF omits keys equal to their defaults: an absent tie_word_embeddings means true.
+            TieWordEmbeddings = json["tie_word_embeddings"] is JsonValue t ? t.GetValue<bool>() : true,
+            PadTokenId = I("pad_token_id", d.PadTokenId),
+            EosTokenId = I("eos_token_id", d.EosTokenId),
+            DecoderStartTokenId = I("decoder_start_token_id", d.DecoderStartTokenId),
+            InitializerFactor = D("initializer_factor", d.InitializerFactor),
+        };
+        config.Validate(configPath);
+        return config;
+    }
+
+    /// <summary>The config.json Hugging Face's <c>T5ForConditionalGeneration.from_pretrained</c> reads.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["architectures"] = new JsonArray("T5ForConditionalGeneration"),
+        ["model_type"] = "t5",
+        ["vocab_size"] = VocabSize,
+        ["d_model"] = DModel,
+        ["d_kv"] = DKv,
+        ["d_ff"] = DFf,
+        ["num_layers"] = NumLayers,
+        ["num_decoder_layers"] = NumDecoderLayers,
+        ["num_heads"] = NumHeads,
+        ["relative_attention_num_buckets"] = RelativeAttentionNumBuckets,
+        ["relative_attention_max_distance"] = RelativeAttentionMaxDistance,
+        ["dropout_rate"] = DropoutRate,
+        ["layer_norm_epsilon"] = LayerNormEpsilon,
+        ["initializer_factor"] = InitializerFactor,
+        ["feed_forward_proj"] = FeedForwardProj,
+        ["dense_act_fn"] = DenseActFn,
+        ["is_gated_act"] = IsGatedAct,
+        ["tie_word_embeddings"] = TieWordEmbeddings,
+        ["is_encoder_decoder"] = true,
+        ["use_cache"] = true,
+        ["pad_token_id"] = PadTokenId,
+        ["eos_token_id"] = EosTokenId,
+        ["decoder_start_token_id"] = DecoderStartTokenId,
+        ["torch_dtype"] = "float32",
+        ["transformers_version"] = "4.30.0",
+    };
+
+    public void Save(string configPath) =>
+        AtomicFile.WriteAllText(configPath, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+}

@@ -135,4 +135,29 @@ public class T5TokenizerTests
         }
         finally { Directory.Delete(outDir, recursive: true); }
     }
+
+    [SkippableFact]
+    public void Saved_configs_match_the_ones_hf_wrote()
+    {
+        var (tok, _, dir) = Setup();
+        var outDir = Path.Combine(Path.GetTempPath(), "stepdistill-tok-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            tok.Save(outDir);
+            foreach (var file in new[] { "tokenizer_config.json", "special_tokens_map.json" })
+            {
+                using var ours = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, file)));
+                using var hf = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, file)));
+                var hfProps = hf.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText());
+                foreach (var p in ours.RootElement.EnumerateObject())
+                {
+                    Assert.True(hfProps.TryGetValue(p.Name, out var expected), $"{file}: unexpected key {p.Name}");
+                    Assert.Equal(JsonSerializer.Serialize(JsonDocument.Parse(expected).RootElement), JsonSerializer.Serialize(p.Value));
+                }
+                // The only key we leave out is model_max_length (HF's "no limit" placeholder when absent).
+                Assert.Equal(hfProps.Keys.Where(k => k != "model_max_length").Order(), ours.RootElement.EnumerateObject().Select(p => p.Name).Order());
+            }
+        }
+        finally { Directory.Delete(outDir, recursive: true); }
+    }
 }

@@ -6,8 +6,19 @@ namespace StepDistill.Cli;
 /// <summary>Runs the command app and turns known failures into one clear line and exit code 1.</summary>
 internal static class CliRunner
 {
+    // Spectre.Console.Cli 0.57.2 re-tokenizes what follows "--": it drops empty strings, turns "-42 hi" into
+    // "-" and rejects "-" or "--x=3" with a parse error. So the runner keeps everything after the first "--"
+    // away from the parser and hands it to verbs verbatim. AsyncLocal keeps parallel in-process runs apart.
+    static readonly AsyncLocal<string[]?> AfterSeparator = new();
+
+    /// <summary>The arguments after the first <c>--</c>, verbatim; null when there was no <c>--</c>.</summary>
+    public static IReadOnlyList<string>? ArgumentsAfterSeparator => AfterSeparator.Value;
+
     public static async Task<int> RunAsync(CommandApp app, string[] args)
     {
+        int separator = Array.IndexOf(args, "--");
+        AfterSeparator.Value = separator < 0 ? null : args[(separator + 1)..];
+        if (separator >= 0) args = args[..separator];
         try
         {
             return await app.RunAsync(args);

@@ -3,6 +3,7 @@ namespace StepDistill.Tokenization;
 /// <summary>
 /// A tokenizer with T5's conventions: pad = 0, EOS <c>&lt;/s&gt;</c> = 1 appended, unk = 2, no BOS;
 /// the decoder starts from the pad id. Implementations: SentencePiece (spiece.model) and byte-level (ByT5).
+/// Load one with <see cref="TokenizerLoader.Load"/>.
 /// </summary>
 public interface ITextTokenizer
 {
@@ -18,6 +19,9 @@ public interface ITextTokenizer
 
     /// <summary>Text of <paramref name="ids"/>; special tokens (pad, EOS, unk, sentinels) are skipped when asked.</summary>
     string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true);
+
+    /// <summary>The token string of one id (a piece such as <c>▁Hello</c>, or <c>&lt;/s&gt;</c>), for display.</summary>
+    string IdToToken(int id);
 
     /// <summary>Writes the files a checkpoint folder needs to load this tokenizer again.</summary>
     void Save(string directory);

@@ -25,7 +25,7 @@ internal static class PalmOutputs
         }
         var stray = Directory.EnumerateFiles(dir, $"{fileSplit}_CoT_*.json").Where(f => !paths.Contains(f)).Order(StringComparer.Ordinal).ToList();
         if (stray.Count > 0)
-            throw new StepDistillException($"{stray[0]}: PaLM output files must be numbered 0, 1, 2, ... without gaps, but {fileSplit}_CoT_{paths.Count}.json is missing");
+            throw new StepDistillException($"{dir}: PaLM output files must be numbered 0, 1, 2, ... without gaps, but {fileSplit}_CoT_{paths.Count}.json is missing while {string.Join(", ", stray.Select(Path.GetFileName))} exist");
         if (paths.Count == 0) return null;
 
         var all = new List<(string, int, string)>(recordCount);

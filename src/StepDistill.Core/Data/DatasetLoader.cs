@@ -53,7 +53,7 @@ public static class DatasetLoader
     static async ValueTask<Dataset> LoadCore(string path, string? split, MetricKind? metric, TextFiles files, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        if (File.Exists(path)) return await LoadJsonlAsync(path, split?.Trim() is { Length: > 0 } s ? s : "all", metric, files, ct).ConfigureAwait(false);
+        if (File.Exists(path)) return await LoadJsonlAsync(path, LabelForFile(split), metric, files, ct).ConfigureAwait(false);
         if (!Directory.Exists(path)) throw new StepDistillException($"{path}: no such file or folder");
         if (split is null) throw new StepDistillException($"{path} is a folder: say which split to load (train, dev, test)");
         var canonical = NormalizeSplit(split);
@@ -65,6 +65,14 @@ public static class DatasetLoader
         }
         var (dataset, task) = DetectOfficial(path);
         return await LoadOfficialAsync(path, dataset, task, canonical, metric, files, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A JSONL file is its own split: known names are normalised (so <c>test</c> marks it held out), others kept.</summary>
+    static string LabelForFile(string? split)
+    {
+        if (string.IsNullOrWhiteSpace(split)) return "all";
+        try { return NormalizeSplit(split); }
+        catch (StepDistillException) { return split.Trim(); }
     }
 
     static IEnumerable<string> JsonlNames(string split) => split switch

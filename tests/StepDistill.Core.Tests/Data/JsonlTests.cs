@@ -22,6 +22,9 @@ public class JsonlTests
         Assert.Equal(("set", "train", TaskKind.Generic, MetricKind.Equation), (d.Name, d.Split, d.Task, d.Metric));
         Assert.Equal(MetricKind.Exact, DatasetLoader.Load(path, null, MetricKind.Exact).Metric); // the CLI's --metric wins
         Assert.Equal("all", DatasetLoader.Load(path).Split);
+        Assert.Equal("dev", DatasetLoader.Load(path, "valid").Split);
+        Assert.True(DatasetLoader.Load(path, "test").IsTest);
+        Assert.Equal("fold-3", DatasetLoader.Load(path, "fold-3").Split);
     }
 
     [Fact]

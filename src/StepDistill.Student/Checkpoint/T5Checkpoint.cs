@@ -28,10 +28,11 @@ public static class T5Checkpoint
     /// right shape, and every tensor in the files must be used; otherwise nothing is returned and the error names
     /// the file and the tensor.
     /// </summary>
-    public static T5ForConditionalGeneration Load(string directory, Device? device = null)
+    public static T5ForConditionalGeneration Load(string directory, Device? device = null, Func<T5Config, T5Config>? configure = null)
     {
         if (!Directory.Exists(directory)) throw new StepDistillException($"{directory}: checkpoint folder not found");
         var config = T5Config.Load(Path.Combine(directory, ConfigFile));
+        if (configure is not null) config = configure(config);
         var (tensors, sourceOf) = ReadStateDict(directory);
         var model = new T5ForConditionalGeneration(config);
         try

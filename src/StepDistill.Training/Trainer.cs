@@ -1,0 +1,324 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StepDistill.Data;
+using StepDistill.Evaluation;
+using StepDistill.Student;
+using StepDistill.Student.Model;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace StepDistill.Training;
+
+/// <summary>
+/// Trains a student with standard fine-tuning/distillation or distilling step-by-step, evaluates on the dev split
+/// every <see cref="TrainingOptions.EvalEvery"/> steps, keeps the best and the last checkpoints, and resumes an
+/// interrupted run exactly (weights, optimizer, schedule, RNG and data order).
+/// </summary>
+/// <remarks>
+/// Run folder: <c>run.json</c> (options), <c>metrics.jsonl</c> (time series), <c>checkpoint-NNNNNNN/</c> (last k, each
+/// a Hugging Face folder plus <c>trainer_state.json</c>, <c>optimizer.bin</c>, <c>rng.bin</c>), <c>best/</c> and
+/// <c>dev_predictions.jsonl</c> (of the best checkpoint).
+/// </remarks>
+public sealed class Trainer
+{
+    public const string RunFile = "run.json";
+    public const string MetricsFile = "metrics.jsonl";
+    public const string StateFile = "trainer_state.json";
+    public const string OptimizerFile = "optimizer.bin";
+    public const string RngFile = "rng.bin";
+    public const string BestDir = "best";
+    public const string DevPredictionsFile = "dev_predictions.jsonl";
+
+    readonly TrainingOptions o;
+    readonly string outDir;
+    readonly ITrainingObserver observer;
+
+    public Trainer(TrainingOptions options, string outDir, ITrainingObserver? observer = null)
+    {
+        options.Validate();
+        o = options;
+        this.outDir = Path.GetFullPath(outDir);
+        this.observer = observer ?? NullTrainingObserver.Instance;
+    }
+
+    sealed record State(int Step, int Epoch, int BatchInEpoch, double? BestAccuracy, int BestStep, double ElapsedSeconds);
+
+    /// <summary>Loss = α·L_label + (1−α)·L_rationale for step-by-step (L_label alone when a batch has no rationale).</summary>
+    internal static (Tensor Loss, Tensor LabelLoss, Tensor? RationaleLoss) BatchLoss(T5ForConditionalGeneration model,
+        IReadOnlyList<EncodedExample> batch, Method method, double alpha, Device device)
+    {
+        var (ids, mask) = Batches.PadInputs(batch.Select(e => e.Input).ToArray(), device);
+        var labels = Batches.PadLabels(batch.Select(e => e.Label).ToArray(), device);
+        var (_, labelLoss) = model.Forward(ids, mask, labels);
+        if (method == Method.Standard) return (labelLoss, labelLoss, null);
+        var withRationale = batch.Where(e => e.Rationale is not null).ToArray();
+        if (withRationale.Length == 0) return (labelLoss, labelLoss, null);
+        var (rIds, rMask) = Batches.PadInputs(withRationale.Select(e => e.ExplainInput!).ToArray(), device);
+        var rLabels = Batches.PadLabels(withRationale.Select(e => e.Rationale!).ToArray(), device);
+        var (_, rationaleLoss) = model.Forward(rIds, rMask, rLabels);
+        return (alpha * labelLoss + (1 - alpha) * rationaleLoss, labelLoss, rationaleLoss);
+    }
+
+    public async Task<TrainingResult> RunAsync(Dataset train, Dataset? dev, CancellationToken ct = default)
+    {
+        if (train.IsTest) throw new StepDistillException($"{train.Source}: refusing to train on a test split");
+        if (dev is not null && dev.IsTest) throw new StepDistillException($"{dev.Source}: refusing to select checkpoints on a test split");
+        var device = Devices.Resolve(o.Device);
+        Devices.SetThreads(o.Threads);
+        Directory.CreateDirectory(outDir);
+
+        var latest = LatestCheckpoint(outDir);
+        var runFile = Path.Combine(outDir, RunFile);
+        if (latest is not null) CheckSameRun(runFile);
+        else if (File.Exists(Path.Combine(outDir, MetricsFile)) || Directory.Exists(Path.Combine(outDir, BestDir)))
+            throw new StepDistillException($"{outDir}: holds another run's files but no checkpoint to resume; use a new --out folder");
+
+        var subset = train.Subsample(o.Fraction, o.Seed);
+        using var student = latest is not null
+            ? Training.Student.Load(latest, device, o.Dropout)
+            : Training.Student.Create(o.Model, o.Tokenizer, o.Seed, device, o.Dropout);
+        var pretrained = latest is not null ? ReadPretrained(runFile) : student.Pretrained;
+        var peakLr = o.EffectiveLearningRate(pretrained);
+        var counter = new TruncationCounter();
+        var data = Batches.Encode(subset.Examples, student.Tokenizer, o, counter, out var skipped);
+        if (data.Count == 0)
+            throw new StepDistillException($"{train.Source}: no training example has a {o.Labels.Name()} label (split {train.Split}, fraction {o.Fraction})");
+        if (skipped > 0) observer.OnMessage($"skipped {skipped} of {subset.Count} examples without a {o.Labels.Name()} label");
+        if (counter.TruncatedInputs + counter.TruncatedTargets > 0) observer.OnMessage(counter.ToString());
+        if (o.Method == Method.StepByStep)
+        {
+            var missing = data.Count(e => e.Rationale is null);
+            if (missing == data.Count) throw new StepDistillException($"{train.Source}: step-by-step needs rationales, and no training example has one");
+            if (missing > 0) observer.OnMessage($"{missing} of {data.Count} examples have no rationale: they train the label task only");
+        }
+
+        var info = new StudentInfo(o.Method.Name(), o.Labels.Name(), o.Method == Method.StepByStep ? MethodNames.PredictPrefix : "",
+                                   MetricKinds.Name(train.Metric));
+        var model = student.Model;
+        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: o.WeightDecay);
+        var state = new State(0, 0, 0, null, 0, 0);
+        if (latest is not null)
+        {
+            state = ReadState(latest);
+            optimizer.load_state_dict(Path.Combine(latest, OptimizerFile));
+            using var rng = tensor(File.ReadAllBytes(Path.Combine(latest, RngFile)), ScalarType.Byte);
+            random.set_rng_state(rng);
+            TrimMetrics(state.Step);
+            observer.OnMessage($"resuming from {Path.GetFileName(latest)} (step {state.Step})");
+        }
+        else
+        {
+            WriteRunFile(runFile, train, dev, student.Pretrained, peakLr, data.Count);
+        }
+
+        observer.OnStart(state.Step, o.MaxSteps);
+        var epochBatches = Batches.Epoch(data, o.BatchSize, o.Seed, state.Epoch);
+        var (step, epoch, batchInEpoch) = (state.Step, state.Epoch, state.BatchInEpoch);
+        var best = (Accuracy: state.BestAccuracy, Step: state.BestStep);
+        var clock = Stopwatch.StartNew();
+        var elapsedBefore = state.ElapsedSeconds;
+        var windowTokens = 0L;
+        var windowClock = Stopwatch.StartNew();
+        string lastCheckpoint = latest ?? "";
+        model.train();
+
+        while (step < o.MaxSteps)
+        {
+            if (ct.IsCancellationRequested)
+            {
+                lastCheckpoint = SaveCheckpoint(student, info, optimizer, new State(step, epoch, batchInEpoch, best.Accuracy, best.Step, elapsedBefore + clock.Elapsed.TotalSeconds));
+                observer.OnMessage($"stopped at step {step}; checkpoint saved to {lastCheckpoint}; run the same command again to resume");
+                ct.ThrowIfCancellationRequested();
+            }
+            double loss = 0, labelLoss = 0, rationaleLoss = 0;
+            var hasRationale = false;
+            foreach (var _ in Enumerable.Range(0, o.GradientAccumulation))
+            {
+                if (batchInEpoch >= epochBatches.Count)
+                {
+                    epoch++;
+                    batchInEpoch = 0;
+                    epochBatches = Batches.Epoch(data, o.BatchSize, o.Seed, epoch);
+                }
+                var batch = epochBatches[batchInEpoch++].Select(i => data[i]).ToArray();
+                using var scope = NewDisposeScope();
+                var (l, ll, rl) = BatchLoss(model, batch, o.Method, o.Alpha, device);
+                (l / o.GradientAccumulation).backward();
+                loss += l.item<float>() / o.GradientAccumulation;
+                labelLoss += ll.item<float>() / o.GradientAccumulation;
+                if (rl is not null) { rationaleLoss += rl.item<float>() / o.GradientAccumulation; hasRationale = true; }
+                windowTokens += batch.Sum(e => e.Input.Length + e.Label.Length + (e.Rationale is null ? 0 : e.ExplainInput!.Length + e.Rationale.Length));
+            }
+            if (!double.IsFinite(loss))
+            {
+                optimizer.zero_grad();
+                throw new StepDistillException($"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is {(lastCheckpoint.Length > 0 ? lastCheckpoint : "(none yet)")}; try a lower --lr or --clip");
+            }
+            if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(model.parameters(), o.ClipNorm);
+            var lr = o.LearningRateAt(step, peakLr);
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            optimizer.step();
+            optimizer.zero_grad();
+            step++;
+
+            if (step % o.LogEvery == 0 || step == o.MaxSteps)
+            {
+                var tps = windowTokens / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
+                var report = new StepReport(step, o.MaxSteps, loss, labelLoss, hasRationale ? rationaleLoss : null, lr, tps, elapsedBefore + clock.Elapsed.TotalSeconds);
+                observer.OnStep(report);
+                AppendMetrics(new JsonObject
+                {
+                    ["step"] = step, ["loss"] = loss, ["label_loss"] = labelLoss,
+                    ["rationale_loss"] = hasRationale ? rationaleLoss : null, ["lr"] = lr,
+                    ["tokens_per_s"] = Math.Round(tps, 1), ["elapsed_s"] = Math.Round(report.ElapsedSeconds, 2),
+                });
+                windowTokens = 0;
+                windowClock.Restart();
+            }
+
+            if (step % o.EvalEvery == 0 || step == o.MaxSteps)
+            {
+                if (dev is not null && dev.Count > 0)
+                {
+                    var report = Predictor.Evaluate(student, dev.Subsample(1.0, 0) with { Examples = dev.Examples }, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, ct: ct);
+                    model.train();
+                    var isBest = best.Accuracy is null || report.Accuracy > best.Accuracy;
+                    observer.OnEvaluation(step, report.Accuracy, report.Total, isBest);
+                    AppendMetrics(new JsonObject { ["step"] = step, ["dev_accuracy"] = report.Accuracy, ["dev_correct"] = report.Correct, ["dev_n"] = report.Total });
+                    if (isBest)
+                    {
+                        best = (report.Accuracy, step);
+                        SaveBest(student, info, report);
+                    }
+                }
+                else if (step == o.MaxSteps)
+                {
+                    best = (null, step);
+                    SaveBest(student, info, null);
+                }
+                lastCheckpoint = SaveCheckpoint(student, info, optimizer, new State(step, epoch, batchInEpoch, best.Accuracy, best.Step, elapsedBefore + clock.Elapsed.TotalSeconds));
+            }
+        }
+        await Task.CompletedTask;
+        var seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
+        return new TrainingResult(step, best.Accuracy, best.Step, Path.Combine(outDir, BestDir), lastCheckpoint, seconds, data.Count);
+    }
+
+    // ---- run folder ------------------------------------------------------------------------------------------
+
+    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    JsonObject OptionsJson() => new()
+    {
+        ["method"] = o.Method.Name(), ["labels"] = o.Labels.Name(), ["alpha"] = o.Alpha, ["model"] = o.Model,
+        ["tokenizer"] = o.Tokenizer, ["fraction"] = o.Fraction, ["seed"] = o.Seed, ["max_steps"] = o.MaxSteps,
+        ["batch_size"] = o.BatchSize, ["grad_accum"] = o.GradientAccumulation, ["lr"] = o.LearningRate,
+        ["weight_decay"] = o.WeightDecay, ["warmup"] = o.WarmupSteps, ["schedule"] = o.Schedule, ["clip"] = o.ClipNorm,
+        ["dropout"] = o.Dropout, ["eval_every"] = o.EvalEvery, ["max_input_length"] = o.MaxInputLength,
+        ["max_target_length"] = o.MaxTargetLength, ["max_new_tokens"] = o.MaxNewTokens,
+    };
+
+    void WriteRunFile(string path, Dataset train, Dataset? dev, bool pretrained, double lr, int trainExamples)
+    {
+        var json = new JsonObject
+        {
+            ["options"] = OptionsJson(),
+            ["pretrained"] = pretrained,
+            ["effective_lr"] = lr,
+            ["train"] = new JsonObject { ["source"] = train.Source, ["split"] = train.Split, ["examples"] = train.Count, ["used"] = trainExamples },
+            ["dev"] = dev is null ? null : new JsonObject { ["source"] = dev.Source, ["split"] = dev.Split, ["examples"] = dev.Count },
+            ["started"] = DateTimeOffset.UtcNow.ToString("o"),
+        };
+        AtomicFile.WriteAllText(path, json.ToJsonString(Indented) + "\n");
+    }
+
+    void CheckSameRun(string runFile)
+    {
+        if (!File.Exists(runFile)) throw new StepDistillException($"{runFile}: missing, cannot resume the checkpoints in {outDir}");
+        var saved = JsonNode.Parse(File.ReadAllText(runFile))?["options"]?.ToJsonString();
+        var now = OptionsJson().ToJsonString();
+        if (saved != now)
+            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new --out folder\n  saved: {saved}\n  now:   {now}");
+    }
+
+    static bool ReadPretrained(string runFile) => JsonNode.Parse(File.ReadAllText(runFile))?["pretrained"]?.GetValue<bool>() ?? false;
+
+    void AppendMetrics(JsonObject line)
+    {
+        using var fs = new FileStream(Path.Combine(outDir, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(line.ToJsonString() + "\n");
+        fs.Write(bytes);
+        fs.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Drops metric lines logged after the checkpoint being resumed (they will be logged again).</summary>
+    void TrimMetrics(int step)
+    {
+        var path = Path.Combine(outDir, MetricsFile);
+        if (!File.Exists(path)) return;
+        var kept = File.ReadAllLines(path).Where(l =>
+        {
+            try { return JsonNode.Parse(l)?["step"]?.GetValue<int>() <= step; }
+            catch (JsonException) { return false; } // a torn last line from the kill
+        });
+        AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+    }
+
+    static State ReadState(string checkpoint)
+    {
+        var path = Path.Combine(checkpoint, StateFile);
+        var j = JsonNode.Parse(File.ReadAllText(path)) ?? throw new StepDistillException($"{path}: empty");
+        return new State(j["step"]!.GetValue<int>(), j["epoch"]!.GetValue<int>(), j["batch_in_epoch"]!.GetValue<int>(),
+                         j["best_accuracy"]?.GetValue<double>(), j["best_step"]!.GetValue<int>(), j["elapsed_s"]!.GetValue<double>());
+    }
+
+    /// <summary>The newest complete checkpoint folder of a run, or null.</summary>
+    public static string? LatestCheckpoint(string outDir) =>
+        Directory.Exists(outDir)
+            ? Directory.GetDirectories(outDir, "checkpoint-*").Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))
+                       .OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
+            : null;
+
+    /// <summary>Writes a checkpoint into a temporary folder, then renames it: a kill never leaves a half-written one.</summary>
+    string SaveCheckpoint(Training.Student student, StudentInfo info, OptimizerHelper optimizer, State s)
+    {
+        var final = Path.Combine(outDir, $"checkpoint-{s.Step:D7}");
+        var tmp = final + ".tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        student.Save(tmp, info);
+        optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
+        using (var rng = random.get_rng_state()) File.WriteAllBytes(Path.Combine(tmp, RngFile), rng.bytes.ToArray());
+        File.WriteAllText(Path.Combine(tmp, StateFile), new JsonObject
+        {
+            ["step"] = s.Step, ["epoch"] = s.Epoch, ["batch_in_epoch"] = s.BatchInEpoch,
+            ["best_accuracy"] = s.BestAccuracy, ["best_step"] = s.BestStep, ["elapsed_s"] = s.ElapsedSeconds,
+        }.ToJsonString(Indented));
+        if (Directory.Exists(final)) Directory.Delete(final, true);
+        Directory.Move(tmp, final);
+        foreach (var old in Directory.GetDirectories(outDir, "checkpoint-*").Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal))
+                                     .OrderByDescending(d => d, StringComparer.Ordinal).Skip(o.KeepLast))
+            Directory.Delete(old, true);
+        return final;
+    }
+
+    void SaveBest(Training.Student student, StudentInfo info, StepDistill.Evaluation.EvaluationReport? report)
+    {
+        var final = Path.Combine(outDir, BestDir);
+        var tmp = final + ".tmp";
+        var old = final + ".old";
+        foreach (var d in new[] { tmp, old }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        Directory.CreateDirectory(tmp);
+        student.Save(tmp, info);
+        if (Directory.Exists(final)) Directory.Move(final, old);
+        Directory.Move(tmp, final);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (report is not null)
+        {
+            var path = Path.Combine(outDir, DevPredictionsFile);
+            AtomicFile.Write(path, s => report.WritePredictionsAsync(s).GetAwaiter().GetResult());
+        }
+    }
+}

@@ -446,3 +446,44 @@ public class ModelResolverTests
 
     static List<string> T5Files_Missing(string snapshot) => StepDistill.Student.Hub.T5Files.Missing(snapshot);
 }
+
+public class HubClientTests
+{
+    [Fact]
+    public async Task File_metadata_comes_from_the_hub_answer_not_the_cdn()
+    {
+        using var tmp = new TempDir();
+        using var hub = new FakeHub(HubTestData.TinyT5());
+        using var client = new HubClient(HubTestData.Options(hub.Endpoint, tmp.Path));
+        var id = ModelId.TryParse("test-org/tiny-t5", out _)!;
+        var files = HubTestData.TinyT5().Commits[HubTestData.Main];
+
+        var weights = await client.GetFileMetaAsync(id, HubTestData.Main, "model.safetensors", default);
+        var config = await client.GetFileMetaAsync(id, HubTestData.Main, "config.json", default);
+
+        Assert.True(weights.IsLfs);
+        Assert.Equal(FakeHub.Sha256(files["model.safetensors"]), weights.Etag);
+        Assert.Equal(files["model.safetensors"].Length, weights.Size);
+        Assert.Equal(HubTestData.Main, weights.Commit);
+        Assert.StartsWith("/cdn/", weights.DownloadUrl.AbsolutePath); // the 302 was not followed for HEAD
+        Assert.False(config.IsLfs);
+        Assert.Equal(FakeHub.GitSha1(files["config.json"]), config.Etag);
+        Assert.Equal(files["config.json"].Length, config.Size);
+        Assert.All(hub.Requests, r => Assert.Equal("HEAD", r.Method));
+        Assert.Equal(2, hub.Requests.Count);
+    }
+
+    [Fact]
+    public async Task A_missing_file_is_reported_by_name()
+    {
+        using var tmp = new TempDir();
+        using var hub = new FakeHub(HubTestData.TinyT5());
+        using var client = new HubClient(HubTestData.Options(hub.Endpoint, tmp.Path));
+        var id = ModelId.TryParse("test-org/tiny-t5", out _)!;
+
+        var error = await Assert.ThrowsAsync<StepDistillException>(() =>
+            client.GetFileMetaAsync(id, HubTestData.Main, "tokenizer.json", default));
+
+        Assert.Contains("tokenizer.json not found in test-org/tiny-t5", error.Message);
+    }
+}

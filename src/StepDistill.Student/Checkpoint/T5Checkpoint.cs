@@ -14,6 +14,7 @@ public static class T5Checkpoint
     public const string WeightsFile = "model.safetensors";
     public const string WeightsIndexFile = "model.safetensors.index.json";
     public const string PyTorchBinFile = "pytorch_model.bin";
+    public const string PyTorchBinIndexFile = "pytorch_model.bin.index.json";
     public const string GenerationConfigFile = "generation_config.json";
 
     // Names HF writes or may write that are views of shared.weight (tied), or that HF itself ignores on load.
@@ -58,13 +59,14 @@ public static class T5Checkpoint
     {
         var single = Path.Combine(directory, WeightsFile);
         var index = Path.Combine(directory, WeightsIndexFile);
+        var binIndex = Path.Combine(directory, PyTorchBinIndexFile);
         var files = new List<string>();
         if (File.Exists(single)) files.Add(single);
         else if (File.Exists(index)) files.AddRange(ShardFiles(index));
-        else if (File.Exists(Path.Combine(directory, PyTorchBinFile)))
-            throw new StepDistillException($"{Path.Combine(directory, PyTorchBinFile)}: weights in PyTorch's pickle format are not supported here; convert the folder to safetensors (in Python: model.save_pretrained(dir, safe_serialization=True))");
+        else if (File.Exists(Path.Combine(directory, PyTorchBinFile))) files.Add(Path.Combine(directory, PyTorchBinFile));
+        else if (File.Exists(binIndex)) files.AddRange(ShardFiles(binIndex));
         else
-            throw new StepDistillException($"{directory}: no weights found (looked for {WeightsFile}, {WeightsIndexFile}, {PyTorchBinFile})");
+            throw new StepDistillException($"{directory}: no weights found (looked for {WeightsFile}, {WeightsIndexFile}, {PyTorchBinFile}, {PyTorchBinIndexFile})");
 
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var sourceOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -72,7 +74,10 @@ public static class T5Checkpoint
         {
             foreach (var file in files)
             {
-                foreach (var (name, t) in Safetensors.Load(file))
+                // PyTorch's zip/pickle format is read by a loader that refuses any pickle global other than
+                // the ones torch uses to rebuild tensors, so a checkpoint cannot run code.
+                var loaded = file.EndsWith(".safetensors", StringComparison.Ordinal) ? Safetensors.Load(file) : PyTorchBin.Load(file);
+                foreach (var (name, t) in loaded)
                 {
                     if (!tensors.TryAdd(name, t))
                     {

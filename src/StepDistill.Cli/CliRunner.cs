@@ -14,6 +14,28 @@ internal static class CliRunner
     /// <summary>The arguments after the first <c>--</c>, verbatim; null when there was no <c>--</c>.</summary>
     public static IReadOnlyList<string>? ArgumentsAfterSeparator => AfterSeparator.Value;
 
+    static readonly CancellationTokenSource CtrlC = new();
+    static int ctrlCWired;
+
+    /// <summary>
+    /// A token cancelled by Ctrl-C (first press: stop cleanly, e.g. save a checkpoint; second press: exit at once),
+    /// linked with <paramref name="other"/>.
+    /// </summary>
+    public static CancellationToken Cancellation(CancellationToken other = default)
+    {
+        if (Interlocked.Exchange(ref ctrlCWired, 1) == 0)
+        {
+            Console.CancelKeyPress += (_, e) =>
+            {
+                if (CtrlC.IsCancellationRequested) return; // second Ctrl-C: let the process end
+                e.Cancel = true;
+                Console.Error.WriteLine("Stopping (Ctrl-C again to exit at once)...");
+                CtrlC.Cancel();
+            };
+        }
+        return other.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(CtrlC.Token, other).Token : CtrlC.Token;
+    }
+
     public static async Task<int> RunAsync(CommandApp app, string[] args)
     {
         int separator = Array.IndexOf(args, "--");
@@ -25,7 +47,7 @@ internal static class CliRunner
         }
         catch (OperationCanceledException)
         {
-            AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
+            Console.Error.WriteLine("Cancelled.");
             return 130;
         }
         catch (CommandParseException e)

@@ -27,7 +27,7 @@ public sealed record TeacherOptions
 }
 
 /// <summary>A chat client plus what the pipeline needs to know about it.</summary>
-public sealed class Teacher(IChatClient client, string id, string model, int? maxConcurrency = null, IDisposable? owned = null) : IDisposable
+public sealed class TeacherClient(IChatClient client, string id, string model, int? maxConcurrency = null, IDisposable? owned = null) : IDisposable
 {
     public IChatClient Client { get; } = client;
     /// <summary>Identifies the endpoint and model in cache keys, e.g. <c>openai|http://host/v1</c>.</summary>
@@ -49,7 +49,7 @@ public sealed class Teacher(IChatClient client, string id, string model, int? ma
 /// </summary>
 public static class TeacherFactory
 {
-    static readonly Dictionary<string, Func<string, TeacherOptions, Teacher>> Factories = new(StringComparer.OrdinalIgnoreCase)
+    static readonly Dictionary<string, Func<string, TeacherOptions, TeacherClient>> Factories = new(StringComparer.OrdinalIgnoreCase)
     {
         ["openai"] = CreateOpenAI,
         ["azure"] = CreateAzure,
@@ -60,7 +60,7 @@ public static class TeacherFactory
     public static IEnumerable<string> Prefixes { get { lock (Factories) return Factories.Keys.ToArray(); } }
 
     /// <summary>Registers a teacher kind; <paramref name="factory"/> gets the text after the colon.</summary>
-    public static void Register(string prefix, Func<string, TeacherOptions, Teacher> factory)
+    public static void Register(string prefix, Func<string, TeacherOptions, TeacherClient> factory)
     {
         lock (Factories) Factories[prefix] = factory;
     }
@@ -73,10 +73,10 @@ public static class TeacherFactory
         return (spec[..colon], spec[(colon + 1)..]);
     }
 
-    public static Teacher Create(string spec, TeacherOptions options)
+    public static TeacherClient Create(string spec, TeacherOptions options)
     {
         var (prefix, value) = ParseSpec(spec);
-        Func<string, TeacherOptions, Teacher>? f;
+        Func<string, TeacherOptions, TeacherClient>? f;
         lock (Factories) Factories.TryGetValue(prefix, out f);
         if (f is null) throw new StepDistillException($"--teacher '{spec}': unknown kind '{prefix}' (known: {string.Join(", ", Prefixes)})");
         return f(value, options);
@@ -92,7 +92,7 @@ public static class TeacherFactory
         NetworkTimeout = o.NetworkTimeout,
     };
 
-    static Teacher CreateOpenAI(string model, TeacherOptions o)
+    static TeacherClient CreateOpenAI(string model, TeacherOptions o)
     {
         var variable = o.ApiKeyEnv ?? "OPENAI_API_KEY";
         var key = ReadKey(variable);
@@ -101,14 +101,14 @@ public static class TeacherFactory
         var endpoint = o.Endpoint ?? new Uri("https://api.openai.com/v1");
         // Local OpenAI-compatible servers (vLLM, llama.cpp) usually need no key, but the SDK requires one.
         var client = new OpenAIClient(new ApiKeyCredential(key ?? "no-key"), BaseOptions(endpoint, o));
-        return new Teacher(client.GetChatClient(model).AsIChatClient(), $"openai|{endpoint.AbsoluteUri.TrimEnd('/')}", model);
+        return new TeacherClient(client.GetChatClient(model).AsIChatClient(), $"openai|{endpoint.AbsoluteUri.TrimEnd('/')}", model);
     }
 
     /// <summary>
     /// Azure OpenAI through the plain OpenAI client: base URL <c>{endpoint}/openai/deployments/{deployment}</c>,
     /// an <c>api-key</c> header instead of a bearer token, and the <c>api-version</c> query parameter.
     /// </summary>
-    static Teacher CreateAzure(string deployment, TeacherOptions o)
+    static TeacherClient CreateAzure(string deployment, TeacherOptions o)
     {
         if (o.Endpoint is null)
             throw new StepDistillException("--teacher azure:<deployment> needs --endpoint https://<resource>.openai.azure.com");
@@ -118,18 +118,18 @@ public static class TeacherFactory
         var options = BaseOptions(baseUri, o);
         options.AddPolicy(new AzureKeyPolicy(key, o.AzureApiVersion), PipelinePosition.BeforeTransport);
         var client = new OpenAIClient(new ApiKeyCredential(key), options);
-        return new Teacher(client.GetChatClient(deployment).AsIChatClient(), $"azure|{baseUri.AbsoluteUri}", deployment);
+        return new TeacherClient(client.GetChatClient(deployment).AsIChatClient(), $"azure|{baseUri.AbsoluteUri}", deployment);
     }
 
-    static Teacher CreateOllama(string model, TeacherOptions o)
+    static TeacherClient CreateOllama(string model, TeacherOptions o)
     {
         var endpoint = o.Endpoint ?? new Uri("http://localhost:11434");
         var http = new HttpClient { BaseAddress = endpoint, Timeout = o.NetworkTimeout };
         var client = new OllamaApiClient(http, model);
-        return new Teacher(client, $"ollama|{endpoint.AbsoluteUri.TrimEnd('/')}", model, owned: http);
+        return new TeacherClient(client, $"ollama|{endpoint.AbsoluteUri.TrimEnd('/')}", model, owned: http);
     }
 
-    static Teacher CreateGguf(string path, TeacherOptions o)
+    static TeacherClient CreateGguf(string path, TeacherOptions o)
     {
         if (!File.Exists(path)) throw new StepDistillException($"--teacher gguf:{path}: file not found");
         var p = new ModelParams(path) { GpuLayerCount = 0 };
@@ -145,7 +145,7 @@ public static class TeacherFactory
         var full = Path.GetFullPath(path);
         var info = new FileInfo(full);
         // One generation at a time: llama.cpp already uses all CPU threads for one.
-        return new Teacher(executor.AsChatClient(), $"gguf|{full}|{info.Length}|{info.LastWriteTimeUtc.Ticks}", Path.GetFileName(full), maxConcurrency: 1, owned: weights);
+        return new TeacherClient(executor.AsChatClient(), $"gguf|{full}|{info.Length}|{info.LastWriteTimeUtc.Ticks}", Path.GetFileName(full), maxConcurrency: 1, owned: weights);
     }
 
     sealed class AzureKeyPolicy(string key, string apiVersion) : PipelinePolicy

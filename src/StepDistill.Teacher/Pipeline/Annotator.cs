@@ -153,7 +153,13 @@ public sealed class Annotator
                     var response = await pipeline.ExecuteAsync(async (ctx, state) =>
                     {
                         Interlocked.Increment(ref c.Requests);
-                        var r = await _teacher.Client.GetResponseAsync(state, options, ctx.CancellationToken);
+                        ChatResponse r;
+                        try { r = await _teacher.Client.GetResponseAsync(state, options, ctx.CancellationToken); }
+                        catch (ArgumentOutOfRangeException e) when (e.StackTrace?.Contains("OpenAI", StringComparison.Ordinal) == true)
+                        {
+                            // The OpenAI adapter indexes choices[0] unchecked: "choices": [] surfaces as this.
+                            throw new EmptyResponseException("the server returned no choices");
+                        }
                         return CheckNotEmpty(r);
                     }, context, messages);
                     cached = new CachedCompletion(response.Text, response.FinishReason?.Value, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);

@@ -7,7 +7,8 @@ namespace StepDistill.Teacher.Pipeline;
 /// <summary>One input line: its id, text, optional gold label and every original field (kept in the output).</summary>
 public sealed record InputRecord(int Line, string Id, string Input, string? Label, JsonObject Fields);
 
-internal static class InputReader
+/// <summary>Reads and checks annotation input JSONL.</summary>
+public static class InputReader
 {
     /// <summary>Reads the whole input JSONL, checking every line; errors name the file and line.</summary>
     public static List<InputRecord> Read(string path)

@@ -60,7 +60,7 @@ public static partial class AnswerParsers
         var text = prompt.CleanCompletion(completion);
         if (text.Length == 0) return ParsedCompletion.Failure("empty completion");
         // The last occurrence wins: rationales sometimes quote the phrase before concluding.
-        var phrase = new Regex(@"(?:^|\b|\s)" + PhrasePattern(prompt.AnswerPhrase) + @"\s*:?\s*", RegexOptions.IgnoreCase | RegexOptions.RightToLeft);
+        var phrase = PhraseRegexes.GetOrAdd(prompt.AnswerPhrase, p => new Regex(@"(?:^|\b|\s)" + PhrasePattern(p) + @"\s*:?\s*", RegexOptions.IgnoreCase | RegexOptions.RightToLeft));
         var m = phrase.Match(text);
         if (!m.Success) return ParsedCompletion.Failure($"no answer phrase ('{prompt.AnswerPhrase} ...') in the completion");
         var rationale = text[..m.Index].Trim();
@@ -73,6 +73,8 @@ public static partial class AnswerParsers
         var answer = parser.Normalize(span, input, out var reason);
         return answer is null ? ParsedCompletion.Failure(reason ?? $"unrecognised answer '{span}'") : ParsedCompletion.Success(rationale, answer);
     }
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> PhraseRegexes = new();
 
     /// <summary>"So the answer is" also matches "the answer is" (PaLM often drops the "So").</summary>
     static string PhrasePattern(string phrase)

@@ -3,6 +3,7 @@
 var suites = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
     // suites register here, one line each
+    ["teacher-throughput"] = TeacherThroughput.RunAsync,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -8,6 +8,9 @@ app.Configure(config =>
     config.SetApplicationName("stepdistill");
     config.PropagateExceptions();
     // Verbs, in pipeline order. Each lives in Commands/<Verb>Command.cs.
+    config.AddCommand<AnnotateCommand>("annotate")
+        .WithDescription("Stage 1: ask a teacher LLM for rationales (few-shot chain-of-thought); resumable, cached.")
+        .WithExample("annotate", "--teacher", "openai:gpt-4o-mini", "--prompt", "svamp", "--input", "data.jsonl", "--output", "annotated.jsonl");
     config.AddCommand<TrainCommand>("train")
         .WithDescription("Train a student: standard fine-tuning/distillation or distilling step-by-step.")
         .WithExample("train", "--data", "datasets/svamp", "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--out", "runs/svamp-dss");

@@ -1,0 +1,131 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace StepDistill.Teacher.Pipeline;
+
+/// <summary>One input line: its id, text, optional gold label and every original field (kept in the output).</summary>
+public sealed record InputRecord(int Line, string Id, string Input, string? Label, JsonObject Fields);
+
+/// <summary>Reads and checks annotation input JSONL.</summary>
+public static class InputReader
+{
+    /// <summary>Reads the whole input JSONL, checking every line; errors name the file and line.</summary>
+    public static List<InputRecord> Read(string path)
+    {
+        if (!File.Exists(path)) throw new StepDistillException($"input file not found: {path}");
+        var list = new List<InputRecord>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonObject obj;
+            try
+            {
+                obj = JsonNode.Parse(line) as JsonObject ?? throw new StepDistillException($"{path} line {lineNo}: expected a JSON object");
+            }
+            catch (JsonException e)
+            {
+                throw new StepDistillException($"{path} line {lineNo}: not valid JSON ({e.Message})");
+            }
+            var id = Scalar(obj, "id", path, lineNo) ?? throw new StepDistillException($"{path} line {lineNo}: missing field 'id'");
+            var input = obj["input"] is JsonValue v && v.TryGetValue<string>(out var s) ? s
+                : throw new StepDistillException($"{path} line {lineNo}: field 'input' is missing or not a string");
+            var label = Scalar(obj, "label", path, lineNo);
+            if (seen.TryGetValue(id, out var first))
+                throw new StepDistillException($"{path} line {lineNo}: duplicate id '{id}' (first on line {first})");
+            seen[id] = lineNo;
+            list.Add(new InputRecord(lineNo, id, input, label, obj));
+        }
+        return list;
+    }
+
+    /// <summary>A string or number field as text (ids and labels are sometimes numbers).</summary>
+    static string? Scalar(JsonObject obj, string name, string path, int line)
+    {
+        var node = obj[name];
+        if (node is null) return null;
+        if (node is JsonValue v)
+        {
+            if (v.TryGetValue<string>(out var s)) return s;
+            if (v.GetValueKind() == JsonValueKind.Number) return v.ToJsonString();
+        }
+        throw new StepDistillException($"{path} line {line}: field '{name}' must be a string or a number");
+    }
+}
+
+/// <summary>
+/// The output JSONL, appended one flushed line per record by a single writer. On open it repairs a torn last
+/// line (a crash mid-write) and reports the ids already present, which a resumed run skips.
+/// </summary>
+internal sealed class OutputWriter : IAsyncDisposable
+{
+    readonly FileStream _stream;
+    readonly SemaphoreSlim _gate = new(1, 1);
+
+    public HashSet<string> ExistingIds { get; } = new(StringComparer.Ordinal);
+    public bool RepairedTornLine { get; }
+    public int DroppedFailed { get; }
+
+    public OutputWriter(string path, bool dropFailed)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir != null) Directory.CreateDirectory(dir);
+        if (File.Exists(path))
+        {
+            var bytes = File.ReadAllBytes(path);
+            var keep = bytes.Length;
+            while (keep > 0 && bytes[keep - 1] != (byte)'\n') keep--;
+            RepairedTornLine = keep != bytes.Length;
+            var kept = new StringBuilder();
+            var lines = Encoding.UTF8.GetString(bytes, 0, keep).Split('\n');
+            var changed = RepairedTornLine;
+            for (var i = 0; i < lines.Length; i++)
+            {
+                if (lines[i].Length == 0) continue;
+                JsonObject? obj;
+                try { obj = JsonNode.Parse(lines[i]) as JsonObject; }
+                catch (JsonException e) { throw new StepDistillException($"{path} line {i + 1}: existing output is not valid JSON ({e.Message}); fix or remove the file"); }
+                string? id = obj?["id"] switch
+                {
+                    JsonValue v when v.TryGetValue<string>(out var s) => s,
+                    JsonValue v => v.ToJsonString(),
+                    _ => null,
+                };
+                if (id is null) throw new StepDistillException($"{path} line {i + 1}: existing output record has no 'id'");
+                if (dropFailed && obj!["status"] is JsonValue sv && sv.TryGetValue<string>(out var st) && st == "failed") { DroppedFailed++; changed = true; continue; }
+                ExistingIds.Add(id);
+                kept.Append(lines[i]).Append('\n');
+            }
+            if (changed)
+            {
+                // Rewrite through a temporary file so a crash here leaves either the old or the new file.
+                var tmp = path + ".tmp";
+                File.WriteAllText(tmp, kept.ToString());
+                File.Move(tmp, path, overwrite: true);
+            }
+        }
+        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+    }
+
+    public async Task WriteAsync(JsonObject record, CancellationToken ct)
+    {
+        var bytes = Encoding.UTF8.GetBytes(record.ToJsonString() + "\n");
+        // Not cancellable once started: a half-written line is exactly what we must avoid.
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await _stream.WriteAsync(bytes, CancellationToken.None);
+            await _stream.FlushAsync(CancellationToken.None);
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stream.DisposeAsync();
+        _gate.Dispose();
+    }
+}

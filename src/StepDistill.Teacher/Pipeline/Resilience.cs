@@ -1,0 +1,146 @@
+using System.ClientModel;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.AI;
+using Polly;
+using Polly.RateLimiting;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace StepDistill.Teacher.Pipeline;
+
+/// <summary>The server answered, but with no choice to read (e.g. a content filter). Retrying will not help.</summary>
+internal sealed class EmptyResponseException(string message) : Exception(message);
+
+/// <summary>
+/// Retry (exponential back-off with jitter, honouring Retry-After) around a client-side rate limiter
+/// (requests and tokens per minute) around a per-attempt timeout: each attempt is limited and timed alone.
+/// </summary>
+internal static class Resilience
+{
+    public static readonly ResiliencePropertyKey<int> EstimatedTokens = new("stepdistill.tokens");
+    public static readonly ResiliencePropertyKey<RetryLog> Log = new("stepdistill.retrylog");
+
+    /// <summary>Per-call notes from the retry strategy (for the failure reason and statistics).</summary>
+    internal sealed class RetryLog { public int Retries; }
+
+    public static ResiliencePipeline<ChatResponse> Build(AnnotateOptions o, Action onRetry, out IDisposable limiters)
+    {
+        var b = new ResiliencePipelineBuilder<ChatResponse>();
+        b.AddRetry(new RetryStrategyOptions<ChatResponse>
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsTransient(e)),
+            MaxRetryAttempts = Math.Max(0, o.MaxRetries),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = o.RetryBaseDelay,
+            MaxDelay = o.MaxRetryDelay,
+            DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Exception)),
+            OnRetry = args =>
+            {
+                if (args.Context.Properties.TryGetValue(Log, out var log)) log.Retries++;
+                onRetry();
+                return default;
+            },
+        });
+        var owned = new List<IDisposable>();
+        RateLimiter? requests = null, tokens = null;
+        if (o.RequestsPerMinute is int rpm and > 0) owned.Add(requests = PerMinute(rpm));
+        if (o.TokensPerMinute is int tpm and > 0) owned.Add(tokens = PerMinute(tpm));
+        if (requests != null || tokens != null)
+        {
+            b.AddRateLimiter(new RateLimiterStrategyOptions
+            {
+                RateLimiter = async args =>
+                {
+                    var leases = new List<RateLimitLease>();
+                    if (requests != null) leases.Add(await requests.AcquireAsync(1, args.Context.CancellationToken));
+                    if (tokens != null && leases.All(l => l.IsAcquired))
+                    {
+                        var want = args.Context.Properties.GetValue(EstimatedTokens, 1);
+                        leases.Add(await tokens.AcquireAsync(Math.Clamp(want, 1, o.TokensPerMinute!.Value), args.Context.CancellationToken));
+                    }
+                    return new CombinedLease(leases);
+                },
+            });
+        }
+        b.AddTimeout(o.Timeout);
+        limiters = new Disposables(owned);
+        return b.Build();
+    }
+
+    static SlidingWindowRateLimiter PerMinute(int permits) => new(new SlidingWindowRateLimiterOptions
+    {
+        PermitLimit = permits,
+        Window = TimeSpan.FromMinutes(1),
+        SegmentsPerWindow = 12,
+        QueueLimit = int.MaxValue,
+        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        AutoReplenishment = true,
+    });
+
+    /// <summary>Worth another try: throttling, server errors, timeouts, broken connections, garbled bodies.</summary>
+    public static bool IsTransient(Exception e) => e switch
+    {
+        EmptyResponseException => false,
+        ClientResultException c => c.Status is 0 or 408 or 409 or 429 or >= 500,
+        HttpRequestException h => h.StatusCode is null or HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError,
+        TimeoutRejectedException or IOException or JsonException => true,
+        _ => false,
+    };
+
+    /// <summary>The server's Retry-After (seconds or a date) or retry-after-ms, if it sent one.</summary>
+    public static TimeSpan? RetryAfter(Exception? e)
+    {
+        if (e is not ClientResultException c || c.GetRawResponse() is not { } resp) return null;
+        if (resp.Headers.TryGetValue("retry-after-ms", out var ms) && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var msv) && msv >= 0)
+            return TimeSpan.FromMilliseconds(msv);
+        if (!resp.Headers.TryGetValue("Retry-After", out var ra) || ra is null) return null;
+        if (double.TryParse(ra, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs >= 0)
+            return TimeSpan.FromSeconds(Math.Min(secs, 600));
+        if (DateTimeOffset.TryParse(ra, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
+        {
+            var wait = when - DateTimeOffset.UtcNow;
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(10) ? TimeSpan.FromMinutes(10) : wait;
+        }
+        return null;
+    }
+
+    /// <summary>A one-line reason for a failed call, without request bodies or credentials.</summary>
+    public static string Describe(Exception e, TimeSpan timeout) => e switch
+    {
+        TimeoutRejectedException => $"timed out after {timeout.TotalSeconds:0.###} s",
+        ClientResultException c => $"HTTP {c.Status}: {FirstLine(c.Message)}",
+        HttpRequestException h => h.StatusCode is { } sc ? $"HTTP {(int)sc}: {FirstLine(h.Message)}" : $"connection error: {FirstLine(h.Message)}",
+        JsonException or FormatException => $"malformed response: {FirstLine(e.Message)}",
+        EmptyResponseException => e.Message,
+        _ => $"{e.GetType().Name}: {FirstLine(e.Message)}",
+    };
+
+    static string FirstLine(string s)
+    {
+        var nl = s.IndexOf('\n');
+        var line = (nl >= 0 ? s[..nl] : s).Trim();
+        return line.Length > 300 ? line[..300] + "..." : line;
+    }
+
+    sealed class CombinedLease(List<RateLimitLease> leases) : RateLimitLease
+    {
+        public override bool IsAcquired => leases.All(l => l.IsAcquired);
+        public override IEnumerable<string> MetadataNames => leases.SelectMany(l => l.MetadataNames).Distinct();
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            foreach (var l in leases) if (l.TryGetMetadata(metadataName, out metadata)) return true;
+            metadata = null;
+            return false;
+        }
+        protected override void Dispose(bool disposing) { foreach (var l in leases) l.Dispose(); }
+    }
+
+    sealed class Disposables(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose() { foreach (var d in items) d.Dispose(); }
+    }
+}

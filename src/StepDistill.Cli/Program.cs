@@ -1,27 +1,6 @@
 using Spectre.Console.Cli;
 using StepDistill.Cli;
-using StepDistill.Cli.Commands;
 
 var app = new CommandApp();
-app.Configure(config =>
-{
-    config.SetApplicationName("stepdistill");
-    config.PropagateExceptions();
-    // Verbs, in pipeline order. Each lives in Commands/<Verb>Command.cs.
-    config.AddCommand<AnnotateCommand>("annotate")
-        .WithDescription("Stage 1: ask a teacher LLM for rationales (few-shot chain-of-thought); resumable, cached.")
-        .WithExample("annotate", "--teacher", "openai:gpt-4o-mini", "--prompt", "svamp", "--input", "data.jsonl", "--output", "annotated.jsonl");
-    config.AddCommand<TrainCommand>("train")
-        .WithDescription("Train a student: standard fine-tuning/distillation or distilling step-by-step.")
-        .WithExample("train", "--data", "datasets/svamp", "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--out", "runs/svamp-dss");
-    config.AddCommand<EvaluateCommand>("evaluate")
-        .WithDescription("Accuracy of a checkpoint on the dev or test split.")
-        .WithExample("evaluate", "--model", "runs/svamp-dss/best", "--data", "datasets/svamp", "--split", "dev", "--json");
-    config.AddCommand<PredictCommand>("predict")
-        .WithDescription("Predict labels (and rationales with --explain) for a JSONL file.");
-    config.AddCommand<GenerateCommand>("generate")
-        .WithDescription("Run a T5 checkpoint on one input, like Hugging Face generate (greedy or beam search).")
-        .WithExample("generate", "--model", "google/flan-t5-small", "--input", "translate English to German: Hello");
-    config.AddCommand<TokenizeCommand>("tokenize").WithDescription("Show the token ids of a text for a model's tokenizer.");
-});
+app.Configure(App.Configure);
 return await CliRunner.RunAsync(app, args);

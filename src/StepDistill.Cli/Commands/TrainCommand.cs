@@ -136,7 +136,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : AsyncCommand<TrainCom
         options.Validate();
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
         var dev = await LoadDevAsync(s, metric, ct);
-        var label = $"{options.Method.Name()}/{options.Labels.Name()} {options.Fraction:P0}";
+        var label = $"{options.Method.Name()}/{options.Labels.Name()} {options.Fraction * 100:0.#}%";
         CliConsole.Error.MarkupLine(Markup.Escape($"train: {train.Count} examples from {train.Source} ({train.Split}); dev: {(dev is null ? "none" : $"{dev.Count} from {dev.Source}")}"));
         var trainer = new Trainer(options, s.Out!, null);
         var display = new TrainingDisplay(label);

@@ -4,6 +4,7 @@ var suites = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Or
 {
     // suites register here, one line each
     ["teacher-throughput"] = TeacherThroughput.RunAsync,
+    ["student-throughput"] = StudentThroughput.Run,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

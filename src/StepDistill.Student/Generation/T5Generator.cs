@@ -9,6 +9,8 @@ namespace StepDistill.Student.Generation;
 public sealed record GenerationOptions
 {
     public int MaxNewTokens { get; init; } = 64;
+    /// <summary>HF's <c>min_new_tokens</c>: EOS is forbidden until this many tokens were generated.</summary>
+    public int MinNewTokens { get; init; }
     public int NumBeams { get; init; } = 1;
     public int NumReturnSequences { get; init; } = 1;
     public double LengthPenalty { get; init; } = 1.0;
@@ -45,7 +47,7 @@ public static class T5Generator
             var ids = inputIds.to(device);
             var mask = attentionMask.to(device);
             return options.NumBeams == 1
-                ? Greedy(model, ids, mask, options.MaxNewTokens, ct)
+                ? Greedy(model, ids, mask, options.MaxNewTokens, options.MinNewTokens, ct)
                 : Beam(model, ids, mask, options, ct);
         }
         finally
@@ -57,7 +59,7 @@ public static class T5Generator
     /// <summary>Per-step last-position logits, for inspection (the parity tests compare them with HF's).</summary>
     internal static Action<int, Tensor>? OnStepLogits;
 
-    static GenerationResult Greedy(T5ForConditionalGeneration model, Tensor ids, Tensor mask, int maxNew, CancellationToken ct)
+    static GenerationResult Greedy(T5ForConditionalGeneration model, Tensor ids, Tensor mask, int maxNew, int minNew, CancellationToken ct)
     {
         var c = model.Config;
         var batch = (int)ids.shape[0];
@@ -72,6 +74,7 @@ public static class T5Generator
             using var stepScope = NewDisposeScope();
             var input = tensor(last, ScalarType.Int64).view(batch, 1).to(encoded.device);
             var logits = model.LmHead(model.Decode(input, encoded, mask, cache)).select(1, -1);
+            if (step < minNew) logits = SuppressEos(logits, c.EosTokenId);
             OnStepLogits?.Invoke(step, logits);
             var next = logits.argmax(-1).cpu().data<long>().ToArray();
             for (var b = 0; b < batch; b++)
@@ -84,6 +87,14 @@ public static class T5Generator
             if (!unfinished.Any(u => u)) break;
         }
         return new GenerationResult(seqs.Select(s => s.ToArray()).ToArray(), null);
+    }
+
+    /// <summary>HF's MinNewTokensLengthLogitsProcessor: the EOS logit becomes -inf.</summary>
+    static Tensor SuppressEos(Tensor logits, int eos)
+    {
+        var copy = logits.clone();
+        copy.select(1, eos).fill_(double.NegativeInfinity);
+        return copy;
     }
 
     /// <summary>HF's <c>BeamHypotheses</c>: the best finished hypotheses of one input.</summary>
@@ -139,6 +150,7 @@ public static class T5Generator
             var curLen = seqs[0].Length;
             var input = tensor(seqs.Select(s => s[^1]).ToArray(), ScalarType.Int64).view(batch * k, 1).to(encoded.device);
             var logits = model.LmHead(model.Decode(input, encoded, expandedMask, cache)).select(1, -1);
+            if (curLen - 1 < o.MinNewTokens) logits = SuppressEos(logits, c.EosTokenId);
             var vocab = logits.shape[^1];
             var scores = F.log_softmax(logits.to(ScalarType.Float32), -1)
                          + tensor(beamScores, ScalarType.Float32).to(encoded.device).unsqueeze(1);

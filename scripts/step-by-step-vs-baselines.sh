@@ -17,7 +17,10 @@ for ds in svamp cqa; do
     for cfg in "standard gold" "standard teacher" "step-by-step teacher"; do
       set -- $cfg
       name="$ds-$1-$2-$frac"
-      jobs+=("$cli train --data $shared/datasets/$ds --method $1 --labels $2 --model tiny --tokenizer byte --fraction $frac --seed 0 --max-steps $steps --batch-size 16 --eval-every $steps --max-input-length 256 --max-target-length 256 --max-new-tokens $newtok --threads 1 --device cpu --out $out/$name > $out/$name.log 2>&1 && $cli evaluate --model $out/$name/best --data $shared/datasets/$ds --split dev --max-new-tokens $newtok --threads 1 --device cpu --json > $out/$name.dev.json")
+      [ -s "$out/$name.dev.json" ] && continue   # finished earlier: re-running the script resumes the grid
+      # Targets are capped at 128 bytes: labels are far shorter; PaLM rationales (median ~250 bytes) are cut,
+      # which keeps a step-by-step step affordable on 2 cores.
+      jobs+=("$cli train --data $shared/datasets/$ds --method $1 --labels $2 --model tiny --tokenizer byte --fraction $frac --seed 0 --max-steps $steps --batch-size 16 --eval-every $steps --max-input-length 256 --max-target-length 128 --max-new-tokens $newtok --threads 1 --device cpu --out $out/$name > $out/$name.log 2>&1 && $cli evaluate --model $out/$name/best --data $shared/datasets/$ds --split dev --max-new-tokens $newtok --threads 1 --device cpu --json > $out/$name.dev.json")
     done
   done
 done

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text.Json;
+using System.Text.Encodings.Web;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -61,7 +62,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         var text = student.Tokenizer.Decode(outIds.Select(i => (int)i), skipSpecialTokens: true);
         var writer = console.Profile.Out.Writer;
         if (s.Json)
-            writer.WriteLine(new JsonObject { ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()), ["text"] = text }.ToJsonString());
+            writer.WriteLine(new JsonObject { ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()), ["text"] = text }.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         else
             writer.WriteLine(text);
         return 0;

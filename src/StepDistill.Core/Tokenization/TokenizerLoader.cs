@@ -11,7 +11,8 @@ public static class TokenizerLoader
 
     /// <summary>
     /// <c>spiece.model</c> present → <see cref="T5Tokenizer"/>; otherwise <c>tokenizer_config.json</c> with
-    /// <c>"tokenizer_class": "ByT5Tokenizer"</c> → <see cref="ByteTokenizer"/>; otherwise a
+    /// <c>"tokenizer_class": "ByT5Tokenizer"</c> → <see cref="ByteTokenizer"/>; otherwise <c>tokenizer.json</c>
+    /// with a WordLevel model → <see cref="WordLevelTokenizer"/>; otherwise a
     /// <see cref="StepDistillException"/> naming the folder and the files looked for.
     /// </summary>
     public static ITextTokenizer Load(string modelDir)
@@ -32,14 +33,17 @@ public static class TokenizerLoader
         if (string.Equals(tokenizerClass, "ByT5Tokenizer", StringComparison.Ordinal))
             return new ByteTokenizer(TokenizerConfig.ReadInt(modelDir, "extra_ids") ?? ByteTokenizer.DefaultExtraIds);
 
-        // (A word-level tokenizer.json may be recognised here later.)
+        // A word-level vocabulary (built-in tasks) is saved as an HF tokenizer.json with a WordLevel model.
+        if (WordLevelTokenizer.IsWordLevel(modelDir))
+            return WordLevelTokenizer.Load(modelDir);
+
         var found = tokenizerClass is null
             ? File.Exists(Path.Combine(modelDir, TokenizerConfig.ConfigFileName))
                 ? $"{TokenizerConfig.ConfigFileName} has no tokenizer_class"
                 : $"neither file exists"
             : $"{TokenizerConfig.ConfigFileName} names unsupported tokenizer_class \"{tokenizerClass}\"";
         throw new StepDistillException(
-            $"no tokenizer found in {modelDir}: looked for {T5Tokenizer.ModelFileName} (T5 SentencePiece) and " +
+            $"no tokenizer found in {modelDir}: looked for {T5Tokenizer.ModelFileName} (T5 SentencePiece), {WordLevelTokenizer.FileName} (WordLevel) and " +
             $"{TokenizerConfig.ConfigFileName} with \"tokenizer_class\": \"ByT5Tokenizer\"; {found}");
     }
 }

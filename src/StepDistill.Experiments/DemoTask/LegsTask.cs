@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using StepDistill.Data;
+using StepDistill.Evaluation;
+
+namespace StepDistill.Experiments.DemoTask;
+
+/// <summary>Sizes and difficulty of a generated <see cref="LegsTask"/> data set.</summary>
+public sealed record LegsTaskOptions
+{
+    /// <summary>Everything generated (which questions, which split) follows from this seed.</summary>
+    public int Seed { get; init; }
+    public int TrainSize { get; init; } = 2000;
+    public int DevSize { get; init; } = 200;
+    public int TestSize { get; init; } = 500;
+    /// <summary>Animals per question: fewest.</summary>
+    public int MinAnimals { get; init; } = 3;
+    /// <summary>Animals per question: most. More animals = more steps and a harder end-to-end sum.</summary>
+    public int MaxAnimals { get; init; } = 3;
+
+    internal void Validate()
+    {
+        if (TrainSize < 0 || DevSize < 0 || TestSize < 0)
+            throw new StepDistillException($"split sizes must not be negative (train {TrainSize}, dev {DevSize}, test {TestSize})");
+        if (MinAnimals < 1 || MaxAnimals < MinAnimals || MaxAnimals > 8)
+            throw new StepDistillException($"animals per question must satisfy 1 <= min <= max <= 8 (min {MinAnimals}, max {MaxAnimals})");
+    }
+}
+
+/// <summary>One question: the animals in order and the number of legs each has (the gold intermediate steps).</summary>
+public sealed record LegsQuestion(string Id, IReadOnlyList<string> Animals, IReadOnlyList<int> Legs)
+{
+    /// <summary>The question text, e.g. <c>How many legs in total: spider, cat, hen?</c></summary>
+    public string Input => LegsTask.FormatQuestion(Animals);
+
+    /// <summary>The total number of legs.</summary>
+    public int Answer => Legs.Sum();
+
+    /// <summary>The gold label as text.</summary>
+    public string Label => Answer.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The example the trainer sees: id, input and gold label; no rationale (a teacher writes that).</summary>
+    public Example ToExample() => new(Id, Input, Label);
+}
+
+/// <summary>The generated splits; disjoint by question text.</summary>
+public sealed record LegsTaskSplits(IReadOnlyList<LegsQuestion> Train, IReadOnlyList<LegsQuestion> Dev, IReadOnlyList<LegsQuestion> Test)
+{
+    /// <summary>One split (<c>train</c>, <c>dev</c> or <c>test</c>) as a data set scored by exact match.</summary>
+    public Dataset ToDataset(string split)
+    {
+        var questions = split switch
+        {
+            "train" => Train,
+            "dev" => Dev,
+            "test" => Test,
+            _ => throw new ArgumentException($"unknown split '{split}' (train, dev, test)", nameof(split)),
+        };
+        return new Dataset(LegsTask.Name, split, TaskKind.Generic, MetricKind.Exact, "built-in:" + LegsTask.Name,
+            [.. questions.Select(q => q.ToExample())]);
+    }
+}
+
+/// <summary>
+/// The built-in demo task: "How many legs in total: spider, cat, hen?" → 14. Each step (how many legs one
+/// animal has) is world knowledge a teacher LLM has and a from-scratch student lacks; the answer is the sum of the
+/// steps. A student trained only on totals must untangle each animal's share from sums; the teacher's rationale
+/// ("A spider has 8 legs, ...") states every share, which is the information step-by-step distillation transfers.
+/// </summary>
+public static partial class LegsTask
+{
+    /// <summary>Name of the task (prompt name and data set name).</summary>
+    public const string Name = "legs";
+
+    /// <summary>The animals the generator draws from, with their true number of legs.</summary>
+    public static IReadOnlyDictionary<string, int> Animals { get; } = BuildAnimals();
+
+    static Dictionary<string, int> BuildAnimals()
+    {
+        var groups = new (int Legs, string Names)[]
+        {
+            (0, "snake fish worm snail slug eel whale dolphin shark"),
+            (2, "hen duck owl crow eagle parrot penguin goose swan robin ostrich pigeon chicken sparrow flamingo"),
+            (4, "cat dog cow horse pig goat sheep lion tiger bear fox wolf mouse rabbit frog lizard deer zebra camel elephant giraffe turtle"),
+            (6, "ant bee fly beetle wasp moth flea cricket butterfly ladybug grasshopper termite mosquito"),
+            (8, "spider scorpion tick mite tarantula"),
+            (10, "crab lobster shrimp"),
+        };
+        var d = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (legs, names) in groups)
+            foreach (var n in names.Split(' ')) d.Add(n, legs);
+        return d;
+    }
+
+    static readonly string[] AnimalNames = [.. Animals.Keys.Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Generates train, dev and test questions from <see cref="LegsTaskOptions.Seed"/>. Questions are drawn
+    /// uniformly (distinct animals in random order) and never repeat across or within splits.
+    /// </summary>
+    public static LegsTaskSplits Generate(LegsTaskOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        long possible = 0;
+        for (int k = options.MinAnimals; k <= options.MaxAnimals; k++)
+        {
+            long p = 1;
+            for (int i = 0; i < k; i++) p *= AnimalNames.Length - i;
+            possible += p;
+        }
+        long total = (long)options.TrainSize + options.DevSize + options.TestSize;
+        // Rejection sampling slows down near exhaustion; half the space is plenty for any demo.
+        if (total > possible / 2)
+            throw new StepDistillException($"{total} questions requested but only {possible} distinct ones exist with {options.MinAnimals}-{options.MaxAnimals} animals; ask for fewer");
+
+        var rng = new Random(options.Seed);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Test first, then dev, then train: growing the training set never changes the test questions.
+        var test = Draw(options.TestSize, "test");
+        var dev = Draw(options.DevSize, "dev");
+        var train = Draw(options.TrainSize, "train");
+        return new LegsTaskSplits(train, dev, test);
+
+        List<LegsQuestion> Draw(int count, string split)
+        {
+            var list = new List<LegsQuestion>(count);
+            while (list.Count < count)
+            {
+                int k = rng.Next(options.MinAnimals, options.MaxAnimals + 1);
+                var picked = new string[k];
+                for (int i = 0; i < k; i++)
+                {
+                    string a;
+                    do a = AnimalNames[rng.Next(AnimalNames.Length)]; while (Array.IndexOf(picked, a, 0, i) >= 0);
+                    picked[i] = a;
+                }
+                if (!seen.Add(string.Join(' ', picked))) continue;
+                list.Add(new LegsQuestion($"{Name}-{split}-{list.Count:D5}", picked, [.. picked.Select(a => Animals[a])]));
+            }
+            return list;
+        }
+    }
+
+    /// <summary>The question text for <paramref name="animals"/>.</summary>
+    public static string FormatQuestion(IReadOnlyList<string> animals)
+    {
+        ArgumentNullException.ThrowIfNull(animals);
+        if (animals.Count == 0) throw new ArgumentException("a question needs at least one animal", nameof(animals));
+        return $"How many legs in total: {string.Join(", ", animals)}?";
+    }
+
+    [GeneratedRegex(@"How many legs in total:\s*(?<list>[^?\n]*)\?", RegexOptions.CultureInvariant)]
+    private static partial Regex QuestionPattern();
+
+    /// <summary>
+    /// Finds the last question of this task in <paramref name="text"/> (a bare question or a whole prompt)
+    /// and returns its animals. False when there is none or an animal is not one the task knows.
+    /// </summary>
+    public static bool TryParseQuestion(string text, out string[] animals)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        animals = [];
+        var matches = QuestionPattern().Matches(text);
+        if (matches.Count == 0) return false;
+        var parts = matches[^1].Groups["list"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0 || parts.Any(p => !Animals.ContainsKey(p))) return false;
+        animals = parts;
+        return true;
+    }
+
+    [GeneratedRegex(@"So the answer is\s*(?<n>-?\d+)\s*\.?\s*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
+    private static partial Regex AnswerPattern();
+
+    /// <summary>
+    /// Splits a teacher completion "… So the answer is 14." into rationale and integer answer, the way the
+    /// teacher pipeline's answer phrase does. False when the answer line is missing or not a number.
+    /// </summary>
+    public static bool TryParseCompletion(string completion, out string rationale, out int answer)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        rationale = "";
+        answer = 0;
+        var text = completion.Trim();
+        var m = AnswerPattern().Match(text);
+        if (!m.Success || !int.TryParse(m.Groups["n"].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out answer))
+            return false;
+        rationale = text[..m.Index].Trim();
+        return rationale.Length > 0;
+    }
+}

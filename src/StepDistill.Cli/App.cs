@@ -17,6 +17,9 @@ internal static class App
         config.AddCommand<TrainCommand>("train")
             .WithDescription("Train a student: standard fine-tuning/distillation or distilling step-by-step.")
             .WithExample("train", "--data", "datasets/svamp", "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--out", "runs/svamp-dss");
+        config.AddCommand<ExperimentCommand>("experiment")
+            .WithDescription("A grid of methods x data fractions x seeds on any dataset; resumable; report, plot and JSON.")
+            .WithExample("experiment", "--data", "datasets/svamp", "--fractions", "0.25,0.5,1", "--seeds", "0,1", "--parallel", "2", "--out", "runs/svamp-grid");
         config.AddCommand<EvaluateCommand>("evaluate")
             .WithDescription("Accuracy of a checkpoint on the dev or test split.")
             .WithExample("evaluate", "--model", "runs/svamp-dss/best", "--data", "datasets/svamp", "--split", "dev", "--json");

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StepDistill.Data;
+using StepDistill.Training;
+
+namespace StepDistill.Experiments.Runner;
+
+/// <summary>The outcome of one finished cell, saved as <c>cells/&lt;key&gt;/cell.json</c>.</summary>
+public sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, string EvalSplit, double? BestDevAccuracy,
+                                double TrainSeconds, int TrainExamples)
+{
+    public JsonObject ToJson() => new()
+    {
+        ["key"] = Cell.Key, ["method"] = Cell.Method.Method.Name(), ["labels"] = Cell.Method.Labels.Name(),
+        ["alpha"] = Cell.Alpha, ["fraction"] = Cell.Fraction, ["seed"] = Cell.Seed,
+        [EvalSplit == "test" ? "test_accuracy" : "dev_accuracy_final"] = EvalAccuracy,
+        ["eval_split"] = EvalSplit, ["eval_n"] = EvalCount, ["best_dev_accuracy"] = BestDevAccuracy,
+        ["train_seconds"] = Math.Round(TrainSeconds, 2), ["train_examples"] = TrainExamples,
+    };
+
+    public static CellResult FromJson(Cell cell, JsonNode j)
+    {
+        var split = j["eval_split"]!.GetValue<string>();
+        return new CellResult(cell, j[split == "test" ? "test_accuracy" : "dev_accuracy_final"]!.GetValue<double>(), j["eval_n"]!.GetValue<int>(), split,
+                              j["best_dev_accuracy"]?.GetValue<double>(), j["train_seconds"]!.GetValue<double>(), j["train_examples"]!.GetValue<int>());
+    }
+}
+
+/// <summary>
+/// Runs every cell of a grid: trains a student (in this process, or as parallel child processes of the CLI, one
+/// libtorch thread each), evaluates its best checkpoint, and records the result. Finished cells are skipped on a
+/// re-run; an interrupted cell resumes from its last checkpoint.
+/// </summary>
+public sealed class ExperimentRunner
+{
+    readonly TrainingOptions baseOptions;
+    readonly string outDir;
+    readonly Action<string> log;
+
+    public ExperimentRunner(TrainingOptions baseOptions, string outDir, Action<string>? log = null)
+    {
+        this.baseOptions = baseOptions;
+        this.outDir = Path.GetFullPath(outDir);
+        this.log = log ?? (_ => { });
+    }
+
+    /// <summary>How to start the CLI as a child process (file and leading arguments); null runs cells in-process.</summary>
+    public (string File, string[] Prefix)? ChildProcess { get; init; }
+    public int Parallel { get; init; } = 1;
+
+    public string CellDir(Cell cell) => Path.Combine(outDir, "cells", cell.Key);
+
+    public async Task<IReadOnlyList<CellResult>> RunAsync(ExperimentGrid grid, string trainPath, string? devPath, Dataset evalSet,
+                                                          CancellationToken ct = default)
+    {
+        var cells = grid.Cells().ToList();
+        var results = new CellResult?[cells.Count];
+        var todo = new List<int>();
+        for (var i = 0; i < cells.Count; i++)
+        {
+            var file = Path.Combine(CellDir(cells[i]), "cell.json");
+            if (File.Exists(file)) results[i] = CellResult.FromJson(cells[i], JsonNode.Parse(File.ReadAllText(file))!);
+            else todo.Add(i);
+        }
+        if (cells.Count > todo.Count) log($"{cells.Count - todo.Count} of {cells.Count} cells already finished; skipping them");
+
+        var train = await DatasetLoader.LoadAsync(trainPath, "train", evalSet.Metric, ct);
+        var dev = devPath is null ? null : await DatasetLoader.LoadAsync(devPath, "dev", evalSet.Metric, ct);
+        var done = cells.Count - todo.Count;
+        using var gate = new SemaphoreSlim(Math.Max(1, ChildProcess is null ? 1 : Parallel));
+        var evalLock = new SemaphoreSlim(1);
+        var tasks = todo.Select(async i =>
+        {
+            await gate.WaitAsync(ct);
+            try
+            {
+                var cell = cells[i];
+                var options = OptionsFor(cell);
+                var dir = CellDir(cell);
+                log($"cell {cell.Key}: training");
+                TrainingResult trained;
+                if (ChildProcess is { } child) trained = await TrainInChildAsync(child, options, trainPath, devPath, dir, ct);
+                else trained = await new Trainer(options, dir).RunAsync(train, dev, ct);
+                await evalLock.WaitAsync(ct);
+                try
+                {
+                    using var student = Training.Student.Load(trained.BestCheckpoint);
+                    var report = Predictor.Evaluate(student, evalSet, options.EvalBatchSize, options.MaxNewTokens, options.MaxInputLength, ct: ct);
+                    var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds, trained.TrainExamples);
+                    AtomicFile.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    results[i] = result;
+                    var n = Interlocked.Increment(ref done);
+                    log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% ({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
+                }
+                finally { evalLock.Release(); }
+            }
+            finally { gate.Release(); }
+        }).ToList();
+        await Task.WhenAll(tasks);
+        return results.Select(r => r!).ToList();
+    }
+
+    TrainingOptions OptionsFor(Cell cell) => baseOptions with
+    {
+        Method = cell.Method.Method, Labels = cell.Method.Labels, Alpha = cell.Alpha, Fraction = cell.Fraction, Seed = cell.Seed,
+        Threads = ChildProcess is null ? baseOptions.Threads : 1,
+    };
+
+    /// <summary>Runs <c>stepdistill train</c> with the cell's options; its log goes to <c>train.log</c> in the cell folder.</summary>
+    static async Task<TrainingResult> TrainInChildAsync((string File, string[] Prefix) child, TrainingOptions o, string trainPath, string? devPath,
+                                                        string dir, CancellationToken ct)
+    {
+        Directory.CreateDirectory(dir);
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        var args = new List<string>(child.Prefix)
+        {
+            "train", "--data", trainPath, "--out", dir, "--method", o.Method.Name(), "--labels", o.Labels.Name(),
+            "--alpha", F(o.Alpha), "--model", o.Model, "--tokenizer", o.Tokenizer, "--fraction", F(o.Fraction),
+            "--seed", o.Seed.ToString(CultureInfo.InvariantCulture), "--max-steps", o.MaxSteps.ToString(CultureInfo.InvariantCulture),
+            "--batch-size", o.BatchSize.ToString(CultureInfo.InvariantCulture), "--grad-accum", o.GradientAccumulation.ToString(CultureInfo.InvariantCulture),
+            "--weight-decay", F(o.WeightDecay), "--warmup", o.WarmupSteps.ToString(CultureInfo.InvariantCulture), "--schedule", o.Schedule,
+            "--clip", F(o.ClipNorm), "--eval-every", o.EvalEvery.ToString(CultureInfo.InvariantCulture),
+            "--eval-batch-size", o.EvalBatchSize.ToString(CultureInfo.InvariantCulture), "--log-every", o.LogEvery.ToString(CultureInfo.InvariantCulture),
+            "--max-input-length", o.MaxInputLength.ToString(CultureInfo.InvariantCulture), "--max-target-length", o.MaxTargetLength.ToString(CultureInfo.InvariantCulture),
+            "--max-new-tokens", o.MaxNewTokens.ToString(CultureInfo.InvariantCulture), "--keep-last", o.KeepLast.ToString(CultureInfo.InvariantCulture),
+            "--device", o.Device, "--threads", "1",
+        };
+        if (devPath is not null) { args.Add("--dev"); args.Add(devPath); }
+        if (o.LearningRate is { } lr) { args.Add("--lr"); args.Add(F(lr)); }
+        if (o.Dropout is { } dp) { args.Add("--dropout"); args.Add(F(dp)); }
+        var psi = new ProcessStartInfo(child.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {child.File}");
+        await using var logFile = new StreamWriter(Path.Combine(dir, "train.log"), append: true);
+        var copyOut = p.StandardOutput.BaseStream.CopyToAsync(logFile.BaseStream, ct);
+        var copyErr = p.StandardError.BaseStream.CopyToAsync(logFile.BaseStream, ct);
+        try { await p.WaitForExitAsync(ct); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw; }
+        await Task.WhenAll(copyOut, copyErr);
+        if (p.ExitCode != 0) throw new StepDistillException($"training cell {dir} failed (exit {p.ExitCode}); see {Path.Combine(dir, "train.log")}");
+        // The child leaves its run folder; read what the in-process trainer would have returned.
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(Trainer.LatestCheckpoint(dir)!, Trainer.StateFile)))!;
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Trainer.RunFile)))!;
+        return new TrainingResult(state["step"]!.GetValue<int>(), state["best_accuracy"]?.GetValue<double>(), state["best_step"]!.GetValue<int>(),
+            Path.Combine(dir, Trainer.BestDir), Trainer.LatestCheckpoint(dir)!, state["elapsed_s"]!.GetValue<double>(), run["train"]!["used"]!.GetValue<int>());
+    }
+}

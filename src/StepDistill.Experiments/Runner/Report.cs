@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using StepDistill.Training;
+
+namespace StepDistill.Experiments.Runner;
+
+/// <summary>What a report says besides the cell results.</summary>
+public sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
+                                IReadOnlyDictionary<string, double> TimingsSeconds);
+
+/// <summary>
+/// Writes <c>report.md</c> (table, setup, teacher accuracy, timings), <c>accuracy_vs_data.png</c> (accuracy against
+/// training-set size, one line per method with the spread over seeds) and <c>results.json</c>.
+/// </summary>
+public static class Report
+{
+    public const string MarkdownFile = "report.md";
+    public const string PlotFile = "accuracy_vs_data.png";
+    public const string JsonFile = "results.json";
+    public const int PlotWidth = 800, PlotHeight = 500;
+
+    /// <summary>Mean and (population) standard deviation of one method at one fraction, over seeds.</summary>
+    public sealed record Point(string Method, double Fraction, double Mean, double Std, int Seeds);
+
+    static string MethodLabel(Cell c) => c.Method.Method == Training.Method.StepByStep
+        ? (c.Alpha == 0.5 ? $"{c.Method.Method.Name()} ({c.Method.Labels.Name()})" : string.Create(CultureInfo.InvariantCulture, $"{c.Method.Method.Name()} ({c.Method.Labels.Name()}, α={c.Alpha:0.###})"))
+        : c.Method.Labels == Training.LabelSource.Gold ? "standard fine-tuning" : "standard distillation";
+
+    public static IReadOnlyList<Point> Aggregate(IReadOnlyList<CellResult> results) =>
+        results.GroupBy(r => (MethodLabel(r.Cell), r.Cell.Fraction))
+               .Select(g =>
+               {
+                   var xs = g.Select(r => r.EvalAccuracy).ToArray();
+                   var mean = xs.Average();
+                   return new Point(g.Key.Item1, g.Key.Fraction, mean, Math.Sqrt(xs.Select(x => (x - mean) * (x - mean)).Average()), xs.Length);
+               })
+               .OrderBy(p => p.Method, StringComparer.Ordinal).ThenBy(p => p.Fraction).ToList();
+
+    /// <summary>The table as Markdown: one row per method, one column per fraction, mean accuracy (± spread).</summary>
+    public static string Table(IReadOnlyList<Point> points, int trainSize)
+    {
+        var fractions = points.Select(p => p.Fraction).Distinct().Order().ToList();
+        var sb = new StringBuilder();
+        sb.Append("| method |");
+        foreach (var f in fractions) sb.Append(CultureInfo.InvariantCulture, $" {f * 100:0.#}% ({(int)Math.Ceiling(f * trainSize)}) |");
+        sb.Append('\n').Append("| --- |").Append(string.Concat(fractions.Select(_ => " ---: |"))).Append('\n');
+        foreach (var method in points.Select(p => p.Method).Distinct())
+        {
+            sb.Append("| ").Append(method).Append(" |");
+            foreach (var f in fractions)
+            {
+                var p = points.FirstOrDefault(x => x.Method == method && x.Fraction == f);
+                sb.Append(p is null ? " |" : string.Create(CultureInfo.InvariantCulture, $" {p.Mean * 100:F1}{(p.Seeds > 1 ? $" ± {p.Std * 100:F1}" : "")} |"));
+            }
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    public static string Write(string outDir, ReportInfo info, IReadOnlyList<CellResult> results)
+    {
+        Directory.CreateDirectory(outDir);
+        var points = Aggregate(results);
+        var split = results.FirstOrDefault()?.EvalSplit ?? "test";
+        var table = Table(points, info.TrainSize);
+
+        var json = new JsonObject
+        {
+            ["title"] = info.Title,
+            ["eval_split"] = split,
+            ["train_size"] = info.TrainSize,
+            ["teacher_accuracy"] = info.TeacherAccuracy,
+            ["teacher_note"] = info.TeacherNote,
+            ["runs"] = new JsonArray(results.Select(r =>
+            {
+                var o = r.ToJson();
+                o["test_accuracy"] ??= r.EvalAccuracy; // the accuracy on the evaluation split, under the agreed name
+                return (JsonNode)o;
+            }).ToArray()),
+            ["summary"] = new JsonArray(points.Select(p => (JsonNode)new JsonObject
+            {
+                ["method"] = p.Method, ["fraction"] = p.Fraction, ["mean_accuracy"] = p.Mean, ["std_accuracy"] = p.Std, ["seeds"] = p.Seeds,
+            }).ToArray()),
+            ["timings_s"] = new JsonObject(info.TimingsSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1)))),
+        };
+        AtomicFile.WriteAllText(Path.Combine(outDir, JsonFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+
+        Plot(Path.Combine(outDir, PlotFile), info, points, split);
+
+        var md = new StringBuilder();
+        md.Append("# ").Append(info.Title).Append("\n\n");
+        md.Append(CultureInfo.InvariantCulture, $"{split} accuracy (%) by share of the training set ({info.TrainSize} examples at 100%)");
+        md.Append(points.Any(p => p.Seeds > 1) ? ", mean ± standard deviation over seeds:\n\n" : ":\n\n");
+        md.Append(table).Append('\n');
+        md.Append("![accuracy against training-set size](").Append(PlotFile).Append(")\n\n");
+        if (info.TeacherAccuracy is { } ta)
+            md.Append(CultureInfo.InvariantCulture, $"Teacher accuracy on the training set: {ta * 100:F1}%").Append(info.TeacherNote is null ? "" : $" ({info.TeacherNote})").Append(".\n\n");
+        md.Append("## Setup\n\n").Append(info.Setup.TrimEnd()).Append("\n\n");
+        md.Append("## Timings\n\n| stage | seconds |\n| --- | ---: |\n");
+        foreach (var (k, v) in info.TimingsSeconds) md.Append(CultureInfo.InvariantCulture, $"| {k} | {v:F1} |\n");
+        md.Append("\n## Runs\n\n| method | labels | α | fraction | seed | ").Append(split).Append(" accuracy | best dev accuracy | training s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        foreach (var r in results.OrderBy(r => r.Cell.Method.Name, StringComparer.Ordinal).ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
+            md.Append(CultureInfo.InvariantCulture,
+                $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | {r.Cell.Alpha:0.###} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | {(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
+        AtomicFile.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
+        return table;
+    }
+
+    static void Plot(string path, ReportInfo info, IReadOnlyList<Point> points, string split)
+    {
+        var plt = new ScottPlot.Plot();
+        foreach (var method in points.Select(p => p.Method).Distinct())
+        {
+            var ps = points.Where(p => p.Method == method).OrderBy(p => p.Fraction).ToArray();
+            var xs = ps.Select(p => Math.Ceiling(p.Fraction * info.TrainSize)).ToArray();
+            var ys = ps.Select(p => p.Mean * 100).ToArray();
+            var line = plt.Add.Scatter(xs, ys);
+            line.LegendText = method;
+            line.MarkerSize = 8;
+            line.LineWidth = 2;
+            if (ps.Any(p => p.Seeds > 1))
+            {
+                var bars = plt.Add.ErrorBar(xs, ys, ps.Select(p => p.Std * 100).ToArray());
+                bars.Color = line.Color;
+            }
+        }
+        plt.Title(info.Title);
+        plt.XLabel("training examples");
+        plt.YLabel($"{split} accuracy (%)");
+        plt.ShowLegend(ScottPlot.Alignment.LowerRight);
+        AtomicFile.Write(path, s => s.Write(plt.GetImageBytes(PlotWidth, PlotHeight, ScottPlot.ImageFormat.Png)));
+    }
+}

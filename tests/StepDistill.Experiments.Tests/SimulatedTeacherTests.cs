@@ -39,6 +39,23 @@ public sealed class SimulatedTeacherTests
     }
 
     [Fact]
+    public async Task Task_tokenizer_covers_questions_and_teacher_rationales_without_unk()
+    {
+        var tok = LegsTask.BuildTokenizer();
+        using var client = new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = 0.5 });
+        foreach (var q in Questions.Take(300))
+        {
+            var r = await client.GetResponseAsync(ChatRequest(q.Input));
+            Assert.True(LegsTask.TryParseCompletion(r.Text, out var rationale, out var answer));
+            foreach (var text in new[] { "predict: " + q.Input, "explain: " + q.Input, rationale, answer.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+                Assert.DoesNotContain(StepDistill.Tokenization.ITextTokenizer.UnkId, tok.Encode(text));
+        }
+        Assert.Equal(LegsTask.BuildTokenizer().Tokens, tok.Tokens);
+        // Small enough for a tiny embedding table.
+        Assert.InRange(tok.VocabSize, 80, 250);
+    }
+
+    [Fact]
     public async Task Completion_style_prompt_is_answered_too()
     {
         using var client = new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = 0 });

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using StepDistill.Data;
 using StepDistill.Evaluation;
+using StepDistill.Tokenization;
 
 namespace StepDistill.Experiments.DemoTask;
 
@@ -140,6 +141,25 @@ public static partial class LegsTask
             }
             return list;
         }
+    }
+
+    /// <summary>The largest total a question can have (eight animals of ten legs), plus room for a teacher's slip.</summary>
+    internal const int MaxTotal = 8 * 10 + 2;
+
+    /// <summary>
+    /// A word-level tokenizer covering everything this task and its (simulated) teacher write: the question
+    /// template with every animal, every rationale phrasing, every total, and the trainer's <c>predict</c> /
+    /// <c>explain</c> prefixes. It depends on no data, so every run and seed gets the same ids.
+    /// </summary>
+    public static WordLevelTokenizer BuildTokenizer()
+    {
+        var texts = new List<string> { FormatQuestion(AnimalNames) };
+        var legs = AnimalNames.Select(a => Animals[a]).ToArray();
+        for (int v = 0; v < LegsRationale.Variants; v++)
+            texts.Add(LegsRationale.Write(AnimalNames, legs, legs.Sum(), v) + " So the answer is 0.");
+        texts.Add("A An"); // a capitalised first article, whichever animal comes first
+        texts.AddRange(Enumerable.Range(0, MaxTotal + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)));
+        return WordLevelTokenizer.Build(texts, ["predict", "explain", ":"]);
     }
 
     /// <summary>The question text for <paramref name="animals"/>.</summary>

@@ -80,6 +80,17 @@ public sealed class LegsTaskTests
     }
 
     [Fact]
+    public void Defaults_are_the_recommended_demo_design()
+    {
+        var s = LegsTask.Generate(new LegsTaskOptions());
+        Assert.Equal((16000, 200, 500), (s.Train.Count, s.Dev.Count, s.Test.Count));
+        Assert.All(s.Train, q => Assert.Equal(4, q.Animals.Count));
+        // A smaller pool from the same seed is a prefix of the larger one, so fractions nest across pool sizes.
+        var small = LegsTask.Generate(new LegsTaskOptions { TrainSize = 2000 });
+        Assert.Equal(small.Train.Select(q => q.Input), s.Train.Take(2000).Select(q => q.Input));
+    }
+
+    [Fact]
     public void Impossible_requests_fail_with_a_message()
     {
         var e = Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { MinAnimals = 1, MaxAnimals = 1, TrainSize = 100 }));

@@ -11,6 +11,10 @@ internal static class App
         config.SetApplicationName("stepdistill");
         config.PropagateExceptions();
         // Verbs, in pipeline order. Each lives in Commands/<Verb>Command.cs.
+        Experiments.Demo.DemoRunner.Register(); // --teacher simulated and --prompt legs for annotate
+        config.AddCommand<DemoCommand>("demo")
+            .WithDescription("The main job: the whole method offline on a built-in task (simulated teacher), with report and plot.")
+            .WithExample("demo", "--quick");
         config.AddCommand<AnnotateCommand>("annotate")
             .WithDescription("Stage 1: ask a teacher LLM for rationales (few-shot chain-of-thought); resumable, cached.")
             .WithExample("annotate", "--teacher", "openai:gpt-4o-mini", "--prompt", "svamp", "--input", "data.jsonl", "--output", "annotated.jsonl");

@@ -182,7 +182,7 @@ public sealed class Trainer
             {
                 if (dev is not null && dev.Count > 0)
                 {
-                    var report = Predictor.Evaluate(student, dev.Subsample(1.0, 0) with { Examples = dev.Examples }, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, ct: ct);
+                    var report = Predictor.Evaluate(student, dev, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, ct: ct);
                     model.train();
                     var isBest = best.Accuracy is null || report.Accuracy > best.Accuracy;
                     observer.OnEvaluation(step, report.Accuracy, report.Total, isBest);

@@ -20,27 +20,11 @@ public sealed class TokenizeCommandTests : IDisposable
     public TokenizeCommandTests() => _bytes.Save(_byt5Dir);
     public void Dispose() => Directory.Delete(_byt5Dir, recursive: true);
 
-    /// <summary>Runs the app in-process, configured like Program.cs, with stdout captured.</summary>
+    /// <summary>Runs the real command tree in-process, with stdout captured.</summary>
     static async Task<(int ExitCode, string Stdout)> Run(params string[] args)
     {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(writer),
-        });
-        var app = new CommandApp();
-        app.Configure(config =>
-        {
-            config.SetApplicationName("stepdistill");
-            config.PropagateExceptions();
-            config.Settings.Console = console;
-            config.AddCommand<TokenizeCommand>("tokenize");
-        });
-        var rc = await CliRunner.RunAsync(app, args);
-        return (rc, writer.ToString());
+        var (rc, stdout, _) = await CliHarness.Run(args);
+        return (rc, stdout);
     }
 
     static int[] SingleJsonArray(string stdout)

@@ -5,11 +5,11 @@ namespace StepDistill.Student.Hub;
 /// <summary>Which files of a model repository a T5 student needs, and whether a snapshot folder has them.</summary>
 internal static class T5Files
 {
-    internal const string Config = "config.json";
-    internal const string SafetensorsFile = "model.safetensors";
-    internal const string SafetensorsIndex = "model.safetensors.index.json";
-    internal const string BinFile = "pytorch_model.bin";
-    internal const string BinIndex = "pytorch_model.bin.index.json";
+    internal const string Config = Checkpoint.T5Checkpoint.ConfigFile;
+    internal const string SafetensorsFile = Checkpoint.T5Checkpoint.WeightsFile;
+    internal const string SafetensorsIndex = Checkpoint.T5Checkpoint.WeightsIndexFile;
+    internal const string BinFile = Checkpoint.T5Checkpoint.PyTorchBinFile;
+    internal const string BinIndex = Checkpoint.T5Checkpoint.PyTorchBinIndexFile;
     internal static readonly string[] Tokenizers = ["spiece.model", "tokenizer.json"];
     internal static readonly string[] Optional =
         ["generation_config.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"];

@@ -1,0 +1,55 @@
+using System.Buffers.Binary;
+using System.Text.Json.Nodes;
+
+namespace StepDistill.Cli.Tests;
+
+/// <summary>The README's main command, in its quick form, end to end.</summary>
+public sealed class DemoTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-demo-").FullName;
+    public void Dispose() => Directory.Delete(dir, true);
+
+    [Fact]
+    public async Task QuickDemo_WritesReportPlotAndResults_AndPrintsTheTable()
+    {
+        var (rc, stdout, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
+        Assert.True(rc == 0, stderr);
+        Assert.Contains("SIMULATED", stderr);
+
+        // The printed table: a header with the four fractions and one row per method.
+        var rows = stdout.Split('\n').Where(l => l.StartsWith('|')).ToList();
+        Assert.Equal(4, rows.Count);
+        Assert.Contains("12.5%", rows[0]);
+        Assert.Contains("100%", rows[0]);
+        foreach (var method in new[] { "standard fine-tuning", "step-by-step" })
+        {
+            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.Equal(5, cells.Length);
+            Assert.All(cells.Skip(1), c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 0, 100));
+        }
+
+        var md = File.ReadAllText(Path.Combine(dir, "report.md"));
+        Assert.Contains("Teacher accuracy", md);
+        Assert.Contains("SIMULATED", md);
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "results.json")))!;
+        Assert.InRange(json["teacher_accuracy"]!.GetValue<double>(), 0.5, 1);
+        var runs = json["runs"]!.AsArray();
+        Assert.Equal(8, runs.Count);
+        Assert.Equal(new[] { "standard", "step-by-step" }, runs.Select(r => r!["method"]!.GetValue<string>()).Distinct().Order());
+        Assert.Equal(new[] { 0.125, 0.25, 0.5, 1.0 }, runs.Select(r => r!["fraction"]!.GetValue<double>()).Distinct().Order());
+        Assert.All(runs, r => { Assert.Equal(0, r!["seed"]!.GetValue<int>()); Assert.InRange(r["test_accuracy"]!.GetValue<double>(), 0, 1); });
+
+        var png = File.ReadAllBytes(Path.Combine(dir, "accuracy_vs_data.png"));
+        Assert.Equal(0x89, png[0]);
+        Assert.Equal("PNG", System.Text.Encoding.ASCII.GetString(png, 1, 3));
+        Assert.Equal(800, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)));
+        Assert.Equal(500, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
+
+        // A second run reuses the teacher's cached answers and the finished students.
+        (rc, _, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
+        Assert.True(rc == 0, stderr);
+        Assert.Contains("200 already done", stderr);
+        Assert.Contains("8 of 8 cells already finished", stderr);
+    }
+}

@@ -49,7 +49,7 @@ public sealed class DemoTests : IDisposable
         // A second run reuses the teacher's cached answers and the finished students.
         (rc, _, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
         Assert.True(rc == 0, stderr);
-        Assert.Contains("200 already done", stderr);
+        Assert.Contains($"{StepDistill.Experiments.Demo.DemoOptions.Quick.Task.TrainSize} already done", stderr);
         Assert.Contains("8 of 8 cells already finished", stderr);
     }
 }

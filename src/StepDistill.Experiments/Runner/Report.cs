@@ -103,7 +103,7 @@ public static class Report
         md.Append("\n## Runs\n\n| method | labels | α | fraction | seed | ").Append(split).Append(" accuracy | best dev accuracy | training s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         foreach (var r in results.OrderBy(r => r.Cell.Method.Name, StringComparer.Ordinal).ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
             md.Append(CultureInfo.InvariantCulture,
-                $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | {r.Cell.Alpha:0.###} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | {(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
+                $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | {(r.Cell.Method.Method == Method.StepByStep ? r.Cell.Alpha.ToString("0.###", CultureInfo.InvariantCulture) : "")} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | {(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
         AtomicFile.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
         return table;
     }

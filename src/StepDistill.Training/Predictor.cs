@@ -40,10 +40,11 @@ public static class Predictor
     public static string LabelPrefix(Student student) => student.Info?.InputPrefix ?? "";
 
     /// <summary>Predicts every example of <paramref name="data"/> and scores it with the dataset's metric.</summary>
+    /// <remarks><paramref name="prefix"/> overrides the student's own (a student being trained has no saved metadata yet).</remarks>
     public static EvaluationReport Evaluate(Student student, Dataset data, int batchSize, int maxNewTokens, int maxInputLength = 512,
-                                            Action<int>? progress = null, CancellationToken ct = default)
+                                            Action<int>? progress = null, string? prefix = null, CancellationToken ct = default)
     {
-        var predictions = Predict(student, data.Examples.Select(e => e.Input).ToList(), LabelPrefix(student), batchSize,
+        var predictions = Predict(student, data.Examples.Select(e => e.Input).ToList(), prefix ?? LabelPrefix(student), batchSize,
                                   maxNewTokens, maxInputLength, progress: progress, ct: ct);
         // As the paper's code does, gold labels are compared after a trip through the tokenizer, so a student
         // is not marked wrong for what its vocabulary cannot spell (e.g. normalised spaces).

@@ -182,7 +182,8 @@ public sealed class Trainer
             {
                 if (dev is not null && dev.Count > 0)
                 {
-                    var report = Predictor.Evaluate(student, dev, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, ct: ct);
+                    // The student's label task is evaluated with the prefix it is trained with (predict: for step-by-step).
+                    var report = Predictor.Evaluate(student, dev, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, prefix: info.InputPrefix, ct: ct);
                     model.train();
                     var isBest = best.Accuracy is null || report.Accuracy > best.Accuracy;
                     observer.OnEvaluation(step, report.Accuracy, report.Total, isBest);

@@ -134,6 +134,23 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task DevAccuracyDuringTraining_EqualsTheSavedBestCheckpointsAccuracy()
+    {
+        // Step-by-step students answer under "predict: "; the trainer must score dev the way the saved model is used.
+        var dev = Synthetic("dev", 24, 2);
+        var options = Options(Method.StepByStep, 60) with { EvalEvery = 60, Dropout = 0.0, LearningRate = 5e-3 };
+        var result = await new Trainer(options, Path.Combine(dir, "prefix")).RunAsync(Synthetic("train", 64, 1), dev);
+        using var best = Training.Student.Load(result.BestCheckpoint);
+        Assert.Equal("predict: ", best.Info!.InputPrefix);
+        var reloaded = Predictor.Evaluate(best, dev, 8, options.MaxNewTokens);
+        Assert.Equal(result.BestDevAccuracy, reloaded.Accuracy);
+        // And the prefix matters to this student: without it, it answers differently on some input.
+        var bare = Predictor.Predict(best, dev.Examples.Select(e => e.Input).ToList(), "", 8, options.MaxNewTokens);
+        var prefixed = Predictor.Predict(best, dev.Examples.Select(e => e.Input).ToList(), "predict: ", 8, options.MaxNewTokens);
+        Assert.NotEqual(bare, prefixed);
+    }
+
+    [Fact]
     public async Task SameSeed_SameWeights_DifferentSeed_DifferentWeights()
     {
         var train = Synthetic("train", 32, 1);

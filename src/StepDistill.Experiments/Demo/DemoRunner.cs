@@ -32,7 +32,7 @@ public sealed record DemoOptions
     public static DemoOptions Default { get; } = new()
     {
         Task = new LegsTaskOptions { Seed = 0, TrainSize = 16000, DevSize = 200, TestSize = 500 },
-        Seeds = [0, 1],
+        Seeds = [0, 1, 2],
         Training = new TrainingOptions
         {
             Model = "tiny", MaxSteps = 1000, BatchSize = 32, LearningRate = 2e-3, WarmupSteps = 100, WeightDecay = 0.01,

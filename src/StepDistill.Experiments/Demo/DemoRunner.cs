@@ -27,7 +27,7 @@ public sealed record DemoOptions
     public int Parallel { get; init; } = 2;
     public int AnnotateConcurrency { get; init; } = 8;
 
-    // The design found by the search in docs/demo-design-search.md: a 4-animal task with a 16,000-question pool
+    // The design found by the search in BENCHMARKS.md ("Demo design search"): a 4-animal task with a 16,000-question pool
     // (so even 12.5% is 2,000 questions, beyond pure memorisation), the tiny student, 1,000 steps for both methods.
     public static DemoOptions Default { get; } = new()
     {

@@ -8,7 +8,7 @@ namespace StepDistill.Experiments.DemoTask;
 
 /// <summary>
 /// Sizes and difficulty of a generated <see cref="LegsTask"/> data set. The defaults are the design the demo
-/// search recommends (docs/demo-design-search.md): 4 animals per question and a 16000-question pool, so that
+/// search recommends (BENCHMARKS.md, "Demo design search"): 4 animals per question and a 16000-question pool, so that
 /// 12.5 % of it (2000) is still enough for the rationale to generalise.
 /// </summary>
 public sealed record LegsTaskOptions

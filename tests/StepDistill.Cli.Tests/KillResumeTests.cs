@@ -13,8 +13,8 @@ public sealed class KillResumeTests : IDisposable
 
     static string[] TrainArgs(string data, string outDir) =>
     [
-        "train", "--data", data, "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--max-steps", "24",
-        "--eval-every", "4", "--log-every", "1", "--batch-size", "8", "--max-new-tokens", "3", "--dropout", "0.1",
+        "train", "--data", data, "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--max-steps", "300",
+        "--eval-every", "8", "--log-every", "1", "--batch-size", "8", "--max-new-tokens", "3", "--dropout", "0.1",
         "--lr", "0.003", "--threads", "1", "--device", "cpu", "--out", outDir,
     ];
 
@@ -55,7 +55,7 @@ public sealed class KillResumeTests : IDisposable
         var straight = Path.Combine(dir, "straight");
         using (var p = Start(TrainArgs(data, straight))) { await p.WaitForExitAsync(); Assert.Equal(0, p.ExitCode); }
 
-        // Kill once the step-8 checkpoint exists and training has gone past it.
+        // Kill once the step-16 checkpoint exists and training has gone past it (long before step 300).
         var killed = Path.Combine(dir, "killed");
         using (var p = Start(TrainArgs(data, killed)))
         {
@@ -63,8 +63,8 @@ public sealed class KillResumeTests : IDisposable
             while (DateTime.UtcNow < deadline && !p.HasExited)
             {
                 var metrics = Path.Combine(killed, Trainer.MetricsFile);
-                if (Directory.Exists(Path.Combine(killed, "checkpoint-0000008")) && File.Exists(metrics)
-                    && File.ReadAllLines(metrics).Any(l => l.Contains("\"step\":10,", StringComparison.Ordinal)))
+                if (Directory.Exists(Path.Combine(killed, "checkpoint-0000016")) && File.Exists(metrics)
+                    && File.ReadAllLines(metrics).Any(l => l.Contains("\"step\":20,", StringComparison.Ordinal)))
                     break;
                 await Task.Delay(20);
             }
@@ -72,7 +72,7 @@ public sealed class KillResumeTests : IDisposable
             p.Kill(); // SIGKILL on Linux: no cleanup, no final checkpoint
             await p.WaitForExitAsync();
         }
-        Assert.Null(Trainer.LatestCheckpoint(killed) is { } c && c.EndsWith("0000024", StringComparison.Ordinal) ? c : null);
+        Assert.Null(Trainer.LatestCheckpoint(killed) is { } c && c.EndsWith("0000300", StringComparison.Ordinal) ? c : null);
 
         using (var p = Start(TrainArgs(data, killed))) { await p.WaitForExitAsync(); Assert.Equal(0, p.ExitCode); }
         Assert.Equal(Weights(Trainer.LatestCheckpoint(straight)!), Weights(Trainer.LatestCheckpoint(killed)!));

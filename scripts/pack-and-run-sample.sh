@@ -30,8 +30,8 @@ echo "== a tiny student"
 data="$work/sums.jsonl"
 for i in $(seq 0 39); do a=$((i % 7)); b=$((i / 7)); echo "{\"id\":\"$i\",\"input\":\"$a + $b\",\"label\":\"$((a + b))\"}"; done > "$data"
 dotnet "$root/src/StepDistill.Cli/bin/Release/net10.0/stepdistill.dll" train --data "$data" --method standard --labels gold \
-  --model tiny --max-steps 8 --batch-size 8 --max-new-tokens 4 --threads 1 --device cpu --out "$work/run" > /dev/null
+  --model tiny --max-steps 8 --batch-size 8 --max-new-tokens 4 --threads 1 --device cpu --out "$work/run" > /dev/null 2>&1
 
 echo "== sample, restored from $feed"
-dotnet run --project "$root/samples/StepDistill.Sample" -c Release --nologo \
+dotnet run --project "$root/samples/StepDistill.Sample" -c Release \
   -p:StepDistillVersion="$version" -p:StepDistillPackages="$feed" -- "$work/run/best" "1 + 2" "3 + 4" "6 + 5"

@@ -21,9 +21,11 @@ for p in StepDistill.Core StepDistill.Student StepDistill.Inference StepDistill.
   test -f "$feed/$p.$version.nupkg" || { echo "missing package $p in $feed"; ls "$feed"; exit 1; }
 done
 # The package that brings TorchSharp carries the GLIBCXX fix to its consumers.
-unzip -l "$feed/StepDistill.Student.$version.nupkg" | grep -q "buildTransitive/StepDistill.Student.targets" \
+# (listings in variables: grep -q closing a pipe early would fail the pipeline under pipefail)
+student=$(unzip -l "$feed/StepDistill.Student.$version.nupkg"); inference=$(unzip -l "$feed/StepDistill.Inference.$version.nupkg")
+grep -q "buildTransitive/StepDistill.Student.targets" <<< "$student" \
   || { echo "StepDistill.Student lacks buildTransitive/StepDistill.Student.targets"; exit 1; }
-unzip -l "$feed/StepDistill.Inference.$version.nupkg" | grep -q "lib/net10.0/StepDistill.Inference.xml" \
+grep -q "lib/net10.0/StepDistill.Inference.xml" <<< "$inference" \
   || { echo "StepDistill.Inference lacks its XML docs"; exit 1; }
 
 echo "== a tiny student"

@@ -95,7 +95,7 @@ public class GenerationParityTests(ITestOutputHelper output)
                 foreach (var note in notes) log?.WriteLine(note);
                 if (Reference.Longs(ourTop[b])[0] != Reference.Longs(refIds[b])[0]) divergedAt[b] = step;
             }
-            log?.WriteLine($"greedy step {step}: top-5 ids agree; HF's smallest top-1/top-2 gap {Enumerable.Range(0, expected.Length).Min(b => refValues[b][0].item<float>() - refValues[b][1].item<float>()):G3}, near-tie below {tieGap:G3}");
+            log?.WriteLine($"greedy step {step}: top-5 ids checked; HF's smallest top-1/top-2 gap {Enumerable.Range(0, expected.Length).Min(b => refValues[b][0].item<float>() - refValues[b][1].item<float>()):G3}, near-tie below {tieGap:G3}");
         };
         GenerationResult result;
         try
@@ -106,7 +106,9 @@ public class GenerationParityTests(ITestOutputHelper output)
         {
             T5Generator.OnStepLogits = null;
         }
-        Assert.Equal(12, steps);
+        // A row that took the other side of a near-tie may stop early (end of sequence), and with it the batch.
+        if (divergedAt.All(d => d is null)) Assert.Equal(12, steps);
+        else Assert.InRange(steps, divergedAt.Max(d => d ?? 0) + 1, 12);
         for (var b = 0; b < expected.Length; b++)
         {
             if (divergedAt[b] is int s)

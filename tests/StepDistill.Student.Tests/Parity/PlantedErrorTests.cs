@@ -27,6 +27,7 @@ public class PlantedErrorTests(ITestOutputHelper output)
             data.Add(checkpoint, "relative-position bucket +1", "position bias");
             data.Add(checkpoint, "relative-position bucket +1", "forward");
             data.Add(checkpoint, "r = 0 in the r > 0 half", "forward");
+            data.Add(checkpoint, "relative_attention_max_distance 128 → 64", "forward");
             data.Add(checkpoint, "layer_norm_epsilon 1e-6 → 1e-5", "forward");
         }
         return data;
@@ -37,9 +38,13 @@ public class PlantedErrorTests(ITestOutputHelper output)
     public void PlantedError_FailsTheParityCheck(string checkpoint, string error, string check)
     {
         using var r = new Reference(checkpoint);
-        using var model = r.LoadModel(error.StartsWith("layer_norm_epsilon", StringComparison.Ordinal)
-            ? c => c with { LayerNormEpsilon = c.LayerNormEpsilon * 10 }
-            : null);
+        using var model = r.LoadModel(error switch
+        {
+            "layer_norm_epsilon 1e-6 → 1e-5" => c => c with { LayerNormEpsilon = c.LayerNormEpsilon * 10 },
+            // Distances 11, 14, 15 and 18..29 of the 30-token inputs land one logarithmic bucket higher.
+            "relative_attention_max_distance 128 → 64" => c => c with { RelativeAttentionMaxDistance = c.RelativeAttentionMaxDistance / 2 },
+            _ => null,
+        });
         var parameters = model.named_parameters().ToList();
         using (no_grad())
         {

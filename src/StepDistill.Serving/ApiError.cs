@@ -30,8 +30,11 @@ internal sealed class ApiError(int status, string message, string type = ApiErro
         ctx.Response.StatusCode = Status;
         if (RetryAfter is { } r) ctx.Response.Headers.RetryAfter = ((int)Math.Ceiling(r.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (Status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        // An unread oversized body cannot be skipped: say so, send the answer whole, and let Kestrel close.
+        if (Status == 413) ctx.Response.Headers.Connection = "close";
         ctx.Response.ContentType = "application/json";
         await ctx.Response.Body.WriteAsync(Body(), ctx.RequestAborted);
+        if (Status == 413) await ctx.Response.CompleteAsync();
     }
 
     /// <summary>The JSON body alone (also sent as an SSE event when a stream fails part-way).</summary>

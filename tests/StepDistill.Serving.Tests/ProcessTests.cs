@@ -35,8 +35,8 @@ public sealed partial class ProcessTests
     [Fact]
     public async Task Sigterm_under_load_lets_accepted_requests_finish_and_exits_0()
     {
-        const int maxNew = 40;
-        var inputs = TinyStudent.MixedInputs(24);
+        const int maxNew = 12;
+        var inputs = TinyStudent.MixedInputs(12);
         var options = TinyStudent.Options with { MaxBatchSize = 1, MaxNewTokens = maxNew };
         Dictionary<string, string> expected = [];
         using (var local = DistilledModel.Load(TinyStudent.Folder, options))
@@ -46,11 +46,11 @@ public sealed partial class ProcessTests
         // Batch size 1 keeps requests queued long enough for the signal to land while they wait.
         using var p = StartCli(log, null, "serve", "--model", TinyStudent.Folder, "--urls", "http://127.0.0.1:0", "--device", "cpu",
                                "--served-model-name", "tiny-student", "--batch-size", "1", "--max-new-tokens", maxNew.ToString(),
-                               "--max-input-length", "128", "--drain-timeout", "60");
+                               "--max-input-length", "128", "--drain-timeout", "300", "--timeout", "300");
         try
         {
             var root = await WaitFor(() => log.Select(l => Listening().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value, p, log);
-            using var http = new HttpClient { BaseAddress = new Uri(root), Timeout = TimeSpan.FromSeconds(90) };
+            using var http = new HttpClient { BaseAddress = new Uri(root), Timeout = TimeSpan.FromSeconds(300) };
             await WaitFor(async () => (await http.GetAsync("/health")).IsSuccessStatusCode ? "ready" : null, p, log);
 
             var requests = inputs.Select(async x =>
@@ -70,12 +70,12 @@ public sealed partial class ProcessTests
             await WaitFor(async () =>
             {
                 inFlight = Prometheus.Sum(await scrape.GetStringAsync("/metrics"), "stepdistill_server_active_requests") - 1;
-                return inFlight >= 4 ? "loaded" : null;
+                return inFlight >= 3 ? "loaded" : null;
             }, p, log);
             Assert.Equal(0, kill(p.Id, SIGTERM));
 
             var results = await Task.WhenAll(requests);
-            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), "serve did not exit after SIGTERM:\n" + string.Join("\n", log));
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "serve did not exit after SIGTERM:\n" + string.Join("\n", log));
             Assert.Equal(0, p.ExitCode);
             var answered = results.Where(r => r.Status != 0).ToList();
             Assert.All(answered, r => Assert.Equal(200, r.Status));
@@ -105,7 +105,7 @@ public sealed partial class ProcessTests
             var log = new ConcurrentQueue<string>();
             using var p = StartCli(log, new Dictionary<string, string> { ["STEPDISTILL_SERVE_TEST_KEY"] = key },
                 "annotate", "--teacher", "openai:tiny-student", "--endpoint", server.V1.ToString(), "--api-key-env", "STEPDISTILL_SERVE_TEST_KEY",
-                "--prompt", "svamp", "--input", input, "--output", output, "--concurrency", "3", "--retries", "0", "--progress-interval", "60", "--timeout", "60");
+                "--prompt", "svamp", "--input", input, "--output", output, "--concurrency", "3", "--retries", "1", "--progress-interval", "60", "--timeout", "60");
             Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "annotate did not finish:\n" + string.Join("\n", log));
             Assert.True(p.ExitCode == 0, $"annotate exited {p.ExitCode}:\n" + string.Join("\n", log));
             var records = File.ReadAllLines(output).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!).ToList();
@@ -126,10 +126,10 @@ public sealed partial class ProcessTests
 
     static async Task<string> WaitFor(Func<string?> probe, Process p, ConcurrentQueue<string> log) => await WaitFor(() => Task.FromResult(probe()), p, log);
 
-    /// <summary>Polls until <paramref name="probe"/> gives a value; fails if the process exits or 60 s pass.</summary>
+    /// <summary>Polls until <paramref name="probe"/> gives a value; fails if the process exits or 120 s pass (the machine may be busy).</summary>
     static async Task<string> WaitFor(Func<Task<string?>> probe, Process p, ConcurrentQueue<string> log)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (DateTime.UtcNow < deadline)
         {
             if (p.HasExited) Assert.Fail($"the process exited ({p.ExitCode}):\n" + string.Join("\n", log));

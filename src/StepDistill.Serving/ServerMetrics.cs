@@ -24,7 +24,7 @@ internal sealed class ServerMetrics : IDisposable
     public ServerMetrics(IMeterFactory factory)
     {
         _meter = factory.Create(MeterName);
-        _requests = _meter.CreateCounter<long>("stepdistill.server.requests", "{request}", "HTTP requests answered, by route and status");
+        _requests = _meter.CreateCounter<long>("stepdistill.server.requests", "{request}", "HTTP requests answered, by model, route and status");
         _duration = _meter.CreateHistogram("stepdistill.server.request.duration", "s", "Time from request start to the last byte of the answer",
                                            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _active = _meter.CreateUpDownCounter<long>("stepdistill.server.active_requests", "{request}", "Requests being handled now");
@@ -33,10 +33,10 @@ internal sealed class ServerMetrics : IDisposable
 
     public void Started() => _active.Add(1);
 
-    public void Finished(string route, int status, double seconds)
+    public void Finished(string model, string route, int status, double seconds)
     {
         _active.Add(-1);
-        var tags = new TagList { { "route", route }, { "status", status } };
+        var tags = new TagList { { "model", model }, { "route", route }, { "status", status } };
         _requests.Add(1, tags);
         _duration.Record(seconds, tags);
     }

@@ -185,7 +185,7 @@ public sealed partial class StudentServer : IAsyncDisposable
         finally
         {
             var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
-            metrics.Finished(route, ctx.Response.StatusCode, Stopwatch.GetElapsedTime(start).TotalSeconds);
+            metrics.Finished(_model is { } m ? ServedName(m) : "", route, ctx.Response.StatusCode, Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
     }
 

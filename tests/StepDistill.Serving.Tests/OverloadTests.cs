@@ -16,8 +16,8 @@ public sealed class OverloadTests
         using (var local = DistilledModel.Load(TinyStudent.Folder, options))
             foreach (var x in inputs.Distinct()) expected[x] = await local.PredictAsync(x);
 
-        await using var server = await TestServer.StartAsync(options);
-        var results = await Task.WhenAll(inputs.Select(async x => (Input: x, R: await server.PostAsync("v1/chat/completions", TestServer.ChatBody(x)))));
+        await using var server = await TestServer.StartAsync(options, new ServerOptions { ModelName = "overload-test" });
+        var results = await Task.WhenAll(inputs.Select(async x => (Input: x, R: await server.PostAsync("v1/chat/completions", TestServer.ChatBody(x, model: "overload-test")))));
         var ok = results.Where(r => r.R.Status == 200).ToList();
         var refused = results.Where(r => r.R.Status == 429).ToList();
         Assert.Equal(results.Length, ok.Count + refused.Count); // nothing else: no 5xx, no crash
@@ -32,24 +32,25 @@ public sealed class OverloadTests
 
         // Still up and serving; the metrics saw the refusals.
         Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync(new Uri(server.Root, "health"))).StatusCode);
-        Assert.Equal(200, (await server.PostAsync("v1/chat/completions", TestServer.ChatBody(inputs[0]))).Status);
+        Assert.Equal(200, (await server.PostAsync("v1/chat/completions", TestServer.ChatBody(inputs[0], model: "overload-test"))).Status);
         var metrics = await server.Http.GetStringAsync(new Uri(server.Root, "metrics"));
-        var lines429 = metrics.Split('\n').Where(l => l.StartsWith("stepdistill_server_requests", StringComparison.Ordinal) && l.Contains("status=\"429\"")).ToList();
+        var lines429 = metrics.Split('\n').Where(l => l.StartsWith("stepdistill_server_requests", StringComparison.Ordinal) && l.Contains("model=\"overload-test\"") && l.Contains("status=\"429\"")).ToList();
         Assert.Equal(refused.Count, lines429.Sum(l => double.Parse(l.Split(' ').Last(), System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     [Fact]
     public async Task Metrics_are_Prometheus_text_with_requests_latency_batch_sizes_and_queue_depth()
     {
-        await using var server = await TestServer.StartAsync();
-        foreach (var x in TinyStudent.MixedInputs(3)) Assert.Equal(200, (await server.PostAsync("v1/chat/completions", TestServer.ChatBody(x))).Status);
+        // A model name of its own: servers of other tests in this process export through the same meter names.
+        await using var server = await TestServer.StartAsync(server: new ServerOptions { ModelName = "metrics-test" });
+        foreach (var x in TinyStudent.MixedInputs(3)) Assert.Equal(200, (await server.PostAsync("v1/chat/completions", TestServer.ChatBody(x, model: "metrics-test"))).Status);
         var resp = await server.Http.GetAsync(new Uri(server.Root, "metrics"));
         Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
         Assert.StartsWith("text/plain", resp.Content.Headers.ContentType!.MediaType);
         var text = await resp.Content.ReadAsStringAsync();
         Assert.Contains("# TYPE stepdistill_server_requests_total counter", text);
         Assert.Equal(3, text.Split('\n').Where(l => l.StartsWith("stepdistill_server_requests_total{", StringComparison.Ordinal)
-                                                     && l.Contains("route=\"/v1/chat/completions\"") && l.Contains("status=\"200\""))
+                                                     && l.Contains("model=\"metrics-test\"") && l.Contains("route=\"/v1/chat/completions\"") && l.Contains("status=\"200\""))
                               .Sum(l => double.Parse(l.Split(' ').Last(), System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Contains("stepdistill_server_request_duration_seconds_bucket{", text);
         Assert.True(Prometheus.Sum(text, "stepdistill_inference_batch_size", "_count") >= 1, text);

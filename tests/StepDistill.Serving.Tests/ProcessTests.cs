@@ -95,7 +95,7 @@ public sealed partial class ProcessTests
     public async Task Annotate_runs_end_to_end_against_serve_with_a_key()
     {
         const string key = "sk-annotate-e2e-key";
-        await using var server = await TestServer.StartAsync(server: new ServerOptions { ApiKey = key });
+        await using var server = await TestServer.StartAsync(server: new ServerOptions { ApiKey = key, ModelName = "annotate-test" });
         var dir = Directory.CreateTempSubdirectory("stepdistill-serve-annotate-").FullName;
         try
         {
@@ -104,7 +104,7 @@ public sealed partial class ProcessTests
             var output = Path.Combine(dir, "out.jsonl");
             var log = new ConcurrentQueue<string>();
             using var p = StartCli(log, new Dictionary<string, string> { ["STEPDISTILL_SERVE_TEST_KEY"] = key },
-                "annotate", "--teacher", "openai:tiny-student", "--endpoint", server.V1.ToString(), "--api-key-env", "STEPDISTILL_SERVE_TEST_KEY",
+                "annotate", "--teacher", "openai:annotate-test", "--endpoint", server.V1.ToString(), "--api-key-env", "STEPDISTILL_SERVE_TEST_KEY",
                 "--prompt", "svamp", "--input", input, "--output", output, "--concurrency", "3", "--retries", "1", "--progress-interval", "60", "--timeout", "60");
             Assert.True(p.WaitForExit(TimeSpan.FromSeconds(120)), "annotate did not finish:\n" + string.Join("\n", log));
             Assert.True(p.ExitCode == 0, $"annotate exited {p.ExitCode}:\n" + string.Join("\n", log));
@@ -113,7 +113,7 @@ public sealed partial class ProcessTests
             // The student's text is whatever it is; what matters is that each call was answered, not failed.
             Assert.All(records, r => Assert.NotEqual("failed", (string?)r["status"]));
             var metrics = await server.Http.GetStringAsync(new Uri(server.Root, "metrics"));
-            var chat200 = metrics.Split('\n').Where(l => l.StartsWith("stepdistill_server_requests_total{") && l.Contains("/v1/chat/completions") && l.Contains("status=\"200\""))
+            var chat200 = metrics.Split('\n').Where(l => l.StartsWith("stepdistill_server_requests_total{") && l.Contains("model=\"annotate-test\"") && l.Contains("/v1/chat/completions") && l.Contains("status=\"200\""))
                                  .Sum(l => double.Parse(l.Split(' ').Last(), System.Globalization.CultureInfo.InvariantCulture));
             Assert.Equal(6, chat200);
             Assert.DoesNotContain(key, server.Logs.All);

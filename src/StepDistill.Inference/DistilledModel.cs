@@ -110,6 +110,9 @@ public sealed class DistilledModel : IDisposable, IAsyncDisposable
     /// <summary>The label and the rationale for <paramref name="input"/> (step-by-step students only).</summary>
     public Explanation Explain(string input) => ExplainAsync(input).GetAwaiter().GetResult();
 
+    /// <summary>One answer with token counts and finish reason.</summary>
+    public Completion Complete(string input, CompletionOptions? options = null) => CompleteAsync(input, options).GetAwaiter().GetResult();
+
     /// <inheritdoc cref="Predict(string)"/>
     public async Task<string> PredictAsync(string input, CancellationToken cancellationToken = default) =>
         (await CompleteAsync(input, null, cancellationToken).ConfigureAwait(false)).Text;

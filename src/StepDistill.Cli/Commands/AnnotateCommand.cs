@@ -111,20 +111,11 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
         });
         var annotator = new Annotator(teacher, prompt, options);
 
-        // Ctrl-C: stop starting work, let finished records be written, exit 130. A second Ctrl-C kills.
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cts.IsCancellationRequested) return;
-            e.Cancel = true;
-            Console.Error.WriteLine("stopping: finishing records in flight (Ctrl-C again to abort)");
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
+        // Ctrl-C or SIGTERM: stop starting calls, write the records whose calls finished, exit 130 (143). A second one kills.
+        var ct = CliRunner.Cancellation(cancellationToken);
         {
             var progress = new LatestProgress();
-            var run = annotator.RunAsync(s.Input, s.Output, progress, cts.Token);
+            var run = annotator.RunAsync(s.Input, s.Output, progress, ct);
             var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected && !Console.IsOutputRedirected;
             if (interactive)
             {
@@ -152,11 +143,7 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
             }
             var summary = await run;
             PrintSummary(summary, s.Output);
-            return summary.Cancelled ? 130 : 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
+            return summary.Cancelled ? CliRunner.SignalExitCode : 0;
         }
     }
 

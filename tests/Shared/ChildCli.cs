@@ -115,13 +115,24 @@ public sealed class ChildCli : IDisposable
 /// <summary>Runs a kill at every operation, a few child processes at a time, and checks each kill's rerun in turn.</summary>
 public static class Sweep
 {
+    /// <remarks>
+    /// To debug one kill point, <c>STEPDISTILL_SWEEP_POINTS=FROM-TO</c> limits the sweep to those operations (the test
+    /// then fails, so that a limited sweep can never pass for a full one).
+    /// </remarks>
     public static async Task RunAsync(int operations, Func<int, Task<string>> kill, Func<int, string, Task> rerunAndCheck, int parallel = 2)
     {
+        var points = Enumerable.Range(1, operations);
+        var only = Environment.GetEnvironmentVariable("STEPDISTILL_SWEEP_POINTS");
+        if (!string.IsNullOrEmpty(only))
+        {
+            var range = only.Split('-').Select(int.Parse).ToArray();
+            points = points.Where(k => k >= range[0] && k <= range[^1]);
+        }
         using var gate = new SemaphoreSlim(parallel);
         using var backlog = new SemaphoreSlim(parallel * 2); // bounds the disk used by killed runs waiting for their rerun
         using var rerun = new SemaphoreSlim(1);
         var failures = new List<Exception>();
-        await Task.WhenAll(Enumerable.Range(1, operations).Select(async k =>
+        await Task.WhenAll(points.Select(async k =>
         {
             await backlog.WaitAsync();
             try
@@ -138,6 +149,7 @@ public static class Sweep
             finally { backlog.Release(); }
         }));
         if (failures.Count > 0)
-            throw new AggregateException($"{failures.Count} of {operations} kill points failed; first: {failures[0].Message}", failures);
+            throw new AggregateException($"{failures.Count} of {points.Count()} kill points failed; first: {failures[0].Message}", failures);
+        if (!string.IsNullOrEmpty(only)) throw new InvalidOperationException($"only kill points {only} of {operations} were tried (STEPDISTILL_SWEEP_POINTS); they passed");
     }
 }

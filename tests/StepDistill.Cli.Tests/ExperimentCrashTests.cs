@@ -10,7 +10,7 @@ namespace StepDistill.Cli.Tests;
 /// in-process runner; SIGINT keeps the finished cells and a rerun skips them; a SIGKILL at any of its own file
 /// operations is followed by a rerun whose report equals an uninterrupted run's.
 /// </summary>
-public sealed class ExperimentCrashTests : IDisposable
+public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("stepdistill-expcrash-").FullName;
     public void Dispose() => Directory.Delete(dir, true);
@@ -79,12 +79,12 @@ public sealed class ExperimentCrashTests : IDisposable
         var stamps = finished.ToDictionary(k => k, k => File.ReadAllText(Path.Combine(run, "cells", k, "cell.json")));
 
         await WaitForCellLocksAsync(run);
-        var (again, log) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 40, "0,1,2"), timeout: Bound);
-        Assert.True(again == 0, log);
-        Assert.Contains($"{finished.Count} of {keys.Count} cells already finished; skipping them", log);
+        var (again, rerunLog) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 40, "0,1,2"), timeout: Bound);
+        Assert.True(again == 0, rerunLog);
+        Assert.Contains($"{finished.Count} of {keys.Count} cells already finished; skipping them", rerunLog);
         foreach (var k in finished)
         {
-            Assert.DoesNotContain($"cell {k}: training", log);
+            Assert.DoesNotContain($"cell {k}: training", rerunLog);
             Assert.Equal(stamps[k], File.ReadAllText(Path.Combine(run, "cells", k, "cell.json"))); // kept as it was
         }
         Assert.Equal(Results(reference), Results(run));
@@ -122,6 +122,6 @@ public sealed class ExperimentCrashTests : IDisposable
             Directory.Delete(run, true);
         }, parallel: 1);
         Assert.Equal(ops.Length, kills);
-        Console.WriteLine($"experiment sweep: {ops.Length} operations, {kills} kills survived");
+        log.WriteLine($"experiment sweep: {ops.Length} operations, {kills} kills survived");
     }
 }

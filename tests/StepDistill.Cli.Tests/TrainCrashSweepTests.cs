@@ -11,7 +11,7 @@ namespace StepDistill.Cli.Tests;
 /// operation of a short run in turn (STEPDISTILL_FAULT_AT), then run again; every rerun must end byte-identical to
 /// an uninterrupted run, and what a user had before the kill (best/, the last checkpoint) must still be whole.
 /// </summary>
-public sealed class TrainCrashSweepTests : IDisposable
+public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("stepdistill-sweep-").FullName;
     public void Dispose() => Directory.Delete(dir, true);
@@ -89,7 +89,7 @@ public sealed class TrainCrashSweepTests : IDisposable
             Directory.Delete(run, true);
         });
         Assert.Equal(ops.Length, kills);
-        Console.WriteLine($"train sweep: {ops.Length} operations, {kills} kills survived, {(DateTime.UtcNow - startAt).TotalSeconds:F0} s");
+        log.WriteLine($"train sweep: {ops.Length} operations, {kills} kills survived, {(DateTime.UtcNow - startAt).TotalSeconds:F0} s");
     }
 
     /// <summary>

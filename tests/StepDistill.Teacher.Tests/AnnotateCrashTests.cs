@@ -11,7 +11,7 @@ namespace StepDistill.Teacher.Tests;
 /// cache) by fault injection, interrupted by SIGINT, and run twice at once on one output. Every rerun ends with the
 /// output of an uninterrupted run, and no paid call is made twice except one in flight at the kill.
 /// </summary>
-public class AnnotateCrashTests
+public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
 {
     static string CliDll => typeof(AnnotateCrashTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliDll").Value!;
     static readonly TimeSpan Bound = TimeSpan.FromMinutes(2);
@@ -67,6 +67,7 @@ public class AnnotateCrashTests
 
         var kills = 0;
         var repeated = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var dirs = new ConcurrentDictionary<int, (TempDir Dir, FakeOpenAIServer Server, ConcurrentDictionary<int, int> Asked)>();
         try
         {
@@ -83,7 +84,8 @@ public class AnnotateCrashTests
                 return dir.Path;
             }, async (k, _) =>
             {
-                var (dir, server, asked) = dirs[k];
+                dirs.TryRemove(k, out var entry);
+                var (dir, server, asked) = entry;
                 try
                 {
                     var cachedAtKill = CachedIds(dir.File("out.jsonl.cache.sqlite"));
@@ -110,7 +112,7 @@ public class AnnotateCrashTests
             foreach (var (_, (d, s, _)) in dirs) { await s.DisposeAsync(); d.Dispose(); }
         }
         Assert.Equal(ops.Length, kills);
-        Console.WriteLine($"annotate sweep: {ops.Length} operations, {kills} kills survived, {repeated} calls in flight at a kill asked again, 0 recorded calls repeated");
+        log.WriteLine($"annotate sweep: {ops.Length} operations, {kills} kills survived, {repeated} calls in flight at a kill asked again, 0 recorded calls repeated, {clock.Elapsed.TotalSeconds:F0} s");
     }
 
     [Fact]
@@ -142,8 +144,8 @@ public class AnnotateCrashTests
         Assert.Equal(cached.Order(), written.Order()); // every call that completed is recorded, and written
         var askedBefore = asked.ToDictionary();
 
-        var (again, log) = await ChildCli.RunAsync(CliDll, Args(server, dir, Concurrency), timeout: Bound);
-        Assert.True(again == 0, log);
+        var (again, rerunLog) = await ChildCli.RunAsync(CliDll, Args(server, dir, Concurrency), timeout: Bound);
+        Assert.True(again == 0, rerunLog);
         Assert.Equal(expected, ReadOutput(outFile).Select(r => r.ToJsonString()).Order(StringComparer.Ordinal).ToList());
         var twice = asked.Where(kv => kv.Value > askedBefore.GetValueOrDefault(kv.Key) && askedBefore.ContainsKey(kv.Key)).Select(kv => $"item-{kv.Key}").ToList();
         Assert.Empty(twice.Intersect(cached)); // no recorded call is paid for again
@@ -173,8 +175,8 @@ public class AnnotateCrashTests
                 await first.WaitForExitAsync(Bound);
             }
             Volatile.Write(ref held, 0);
-            var (again, log) = await ChildCli.RunAsync(CliDll, Args(server, dir, 1), timeout: Bound);
-            Assert.True(again == 0, log);
+            var (again, rerunLog) = await ChildCli.RunAsync(CliDll, Args(server, dir, 1), timeout: Bound);
+            Assert.True(again == 0, rerunLog);
             Assert.Equal(5, ReadOutput(dir.File("out.jsonl")).Count);
         }
     }

@@ -18,10 +18,10 @@ public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper lo
     static string Cli => typeof(App).Assembly.Location;
     static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
 
-    static string[] ExperimentArgs(string data, string outDir, int parallel, int steps, string seeds) =>
+    static string[] ExperimentArgs(string data, string outDir, int parallel, int steps, string seeds, string methods = "standard:gold,step-by-step:teacher") =>
     [
         "experiment", "--data", Path.Combine(data, "train.jsonl"), "--dev", Path.Combine(data, "dev.jsonl"),
-        "--methods", "standard:gold,step-by-step:teacher", "--fractions", "1", "--seeds", seeds, "--model", "tiny",
+        "--methods", methods, "--fractions", "1", "--seeds", seeds, "--model", "tiny",
         "--max-steps", steps.ToString(), "--eval-every", steps.ToString(), "--batch-size", "4", "--max-new-tokens", "2", "--lr", "0.03",
         "--threads", "1", "--device", "cpu", "--parallel", parallel.ToString(), "--out", outDir,
     ];
@@ -90,13 +90,16 @@ public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper lo
         Assert.Equal(Results(reference), Results(run));
     }
 
+    /// <summary>One cell, trained by a child process (--parallel 2): the sweep covers the runner's own operations.</summary>
+    const string SweepMethods = "step-by-step:teacher";
+
     [Fact]
     public async Task Experiment_killed_at_every_file_operation_of_the_runner_reruns_to_the_same_report()
     {
         var data = TrainCrashSweepTests.WriteConstantTask(dir);
         var reference = Path.Combine(dir, "reference");
         var trace = Path.Combine(dir, "reference.trace");
-        var (rc, output) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, reference, 2, 2, "0"),
+        var (rc, output) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, reference, 2, 2, "0", SweepMethods),
             new Dictionary<string, string> { ["STEPDISTILL_FAULT_TRACE"] = trace }, Bound);
         Assert.True(rc == 0, output);
         var ops = File.ReadAllLines(trace);
@@ -108,7 +111,7 @@ public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper lo
         await Sweep.RunAsync(ops.Length, async k =>
         {
             var run = Path.Combine(dir, $"k{k:D3}");
-            var (code, text) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 2, "0"),
+            var (code, text) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 2, "0", SweepMethods),
                 new Dictionary<string, string> { ["STEPDISTILL_FAULT_AT"] = k.ToString() }, Bound);
             Assert.True(code == 137, $"op {k}: expected a SIGKILL at this operation, got exit {code}:\n{text}");
             Interlocked.Increment(ref kills);
@@ -116,7 +119,7 @@ public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper lo
         }, async (k, run) =>
         {
             await WaitForCellLocksAsync(run);
-            var (code, text) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 2, "0"), timeout: Bound);
+            var (code, text) = await ChildCli.RunAsync(Cli, ExperimentArgs(data, run, 2, 2, "0", SweepMethods), timeout: Bound);
             Assert.True(code == 0, $"op {k} ({ops[k - 1]}): the rerun failed ({code}):\n{text}");
             Assert.True(expected == Results(run), $"op {k} ({ops[k - 1]}): the report differs from the uninterrupted run's");
             Directory.Delete(run, true);

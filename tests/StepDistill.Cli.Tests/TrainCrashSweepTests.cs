@@ -52,8 +52,8 @@ public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper lo
         var ops = File.ReadAllLines(trace);
         var bestDir = Path.Combine(reference, Trainer.BestDir);
         // The scenario must exercise what it is meant to: best/ published, then replaced; checkpoints published and pruned.
+        Assert.Equal(2, ops.Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @" create .*/\.best\.[0-9a-f]{32}\.tmp$")));
         var bestPublished = ops.Select((l, i) => (l, i)).Where(x => x.l.EndsWith(" rename " + bestDir, StringComparison.Ordinal)).Select(x => x.i + 1).ToList();
-        Assert.Equal(2, bestPublished.Count);
         Assert.Contains(ops, l => l.Contains(" delete ", StringComparison.Ordinal) && l.Contains(".checkpoint-0000002.", StringComparison.Ordinal));
         var expected = Snapshot(reference);
         var bestFiles = Directory.GetFiles(bestDir).Select(Path.GetFileName).Order().ToList();

@@ -30,9 +30,25 @@ public sealed class ChildCli : IDisposable
         p.BeginErrorReadLine();
     }
 
+    /// <summary>
+    /// A process started in the background by a shell without job control (some CI runners, <c>cmd &amp;</c> in a
+    /// script) ignores SIGINT, and its children inherit that, so .NET in them never sees Ctrl-C. The default action
+    /// is restored here before children are started; a handler already installed is left alone.
+    /// </summary>
+    static void MakeSigintDeliverable()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var previous = SetSignal(SIGINT, 0 /* SIG_DFL */);
+        if (previous != 1 /* SIG_IGN */) SetSignal(SIGINT, previous);
+    }
+
+    [DllImport("libc", EntryPoint = "signal")]
+    static extern nint SetSignal(int signal, nint handler);
+
     /// <summary>Starts <paramref name="cliDll"/> with <paramref name="args"/> and extra environment variables.</summary>
     public static ChildCli Start(string cliDll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
+        MakeSigintDeliverable();
         if (!File.Exists(cliDll)) throw new FileNotFoundException($"CLI not built at {cliDll}");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(cliDll);

@@ -42,7 +42,8 @@ public sealed class TrainSignalTests : IDisposable
             {
                 await child.WaitForLineAsync(l => AtStep(l, 10), Bound);
                 child.Signal(signal);
-                Assert.Equal(code, await child.WaitForExitAsync(Bound));
+                var exit = await child.WaitForExitAsync(Bound);
+                Assert.True(exit == code, $"signal {signal}: exit {exit}, expected {code}:\n{child.Output}");
                 var stopped = child.Lines.FirstOrDefault(l => l.Contains("stopped at step", StringComparison.Ordinal));
                 Assert.True(stopped is not null, $"no checkpoint on signal {signal}:\n{child.Output}");
                 var latest = Trainer.LatestCheckpoint(run);

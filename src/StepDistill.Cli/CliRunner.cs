@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Experiments.Runner;
 
 namespace StepDistill.Cli;
 
@@ -16,10 +19,14 @@ internal static class CliRunner
 
     static readonly CancellationTokenSource CtrlC = new();
     static int ctrlCWired;
+    static PosixSignalRegistration? sigterm;
+
+    /// <summary>The exit status after a stop by signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, as shells report them.</summary>
+    public static int SignalExitCode { get; private set; } = 130;
 
     /// <summary>
-    /// A token cancelled by Ctrl-C (first press: stop cleanly, e.g. save a checkpoint; second press: exit at once),
-    /// linked with <paramref name="other"/>.
+    /// A token cancelled by Ctrl-C or SIGTERM (first signal: stop cleanly, e.g. save a checkpoint or finish the
+    /// records in flight; a second one: exit at once), linked with <paramref name="other"/>.
     /// </summary>
     public static CancellationToken Cancellation(CancellationToken other = default)
     {
@@ -29,11 +36,39 @@ internal static class CliRunner
             {
                 if (CtrlC.IsCancellationRequested) return; // second Ctrl-C: let the process end
                 e.Cancel = true;
-                Console.Error.WriteLine("Stopping (Ctrl-C again to exit at once)...");
-                CtrlC.Cancel();
+                Stop(130, "Stopping (Ctrl-C again to exit at once)...");
             };
+            sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+            {
+                if (CtrlC.IsCancellationRequested) return; // a second SIGTERM ends the process
+                ctx.Cancel = true;
+                Stop(143, "Stopping on SIGTERM (send it again to exit at once)...");
+            });
         }
         return other.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(CtrlC.Token, other).Token : CtrlC.Token;
+    }
+
+    static void Stop(int exitCode, string message)
+    {
+        SignalExitCode = exitCode;
+        Console.Error.WriteLine(message);
+        CtrlC.Cancel();
+    }
+
+    /// <summary>
+    /// A child of the experiment runner stops at once when its parent dies (its standard input closes): an orphan
+    /// would go on writing the cell that a re-run trains again. State on disk is crash-safe, so a hard stop is fine.
+    /// </summary>
+    static void ExitWithParent()
+    {
+        if (Environment.GetEnvironmentVariable(ExperimentRunner.ExitWithParentVariable) != "1") return;
+        new Thread(() =>
+        {
+            using var stdin = Console.OpenStandardInput();
+            var buffer = new byte[256];
+            try { while (stdin.Read(buffer) > 0) { } } catch (IOException) { }
+            Process.GetCurrentProcess().Kill();
+        }) { IsBackground = true, Name = "exit-with-parent" }.Start();
     }
 
     public static async Task<int> RunAsync(CommandApp app, string[] args)
@@ -41,6 +76,7 @@ internal static class CliRunner
         int separator = Array.IndexOf(args, "--");
         AfterSeparator.Value = separator < 0 ? null : args[(separator + 1)..];
         if (separator >= 0) args = args[..separator];
+        ExitWithParent();
         try
         {
             return await app.RunAsync(args);
@@ -48,7 +84,7 @@ internal static class CliRunner
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("Cancelled.");
-            return 130;
+            return SignalExitCode;
         }
         catch (CommandParseException e)
         {

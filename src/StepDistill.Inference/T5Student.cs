@@ -50,7 +50,7 @@ public sealed record StudentInfo(string Method, string Labels, string InputPrefi
     }
 
     /// <summary>Writes <c>stepdistill.json</c> into <paramref name="directory"/> (atomically).</summary>
-    public void Save(string directory) => AtomicFile.WriteAllText(Path.Combine(directory, FileName), new JsonObject
+    public void Save(string directory) => FileOps.WriteAllText(Path.Combine(directory, FileName), new JsonObject
     {
         ["method"] = Method, ["labels"] = Labels, ["input_prefix"] = InputPrefix, ["metric"] = Metric,
     }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");

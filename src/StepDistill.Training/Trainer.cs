@@ -31,6 +31,8 @@ public sealed class Trainer
     public const string RngFile = "rng.bin";
     public const string BestDir = "best";
     public const string DevPredictionsFile = "dev_predictions.jsonl";
+    /// <summary>The OS lock that keeps a second process from writing the same run folder.</summary>
+    public const string LockFile = ".lock";
 
     readonly TrainingOptions o;
     readonly string outDir;
@@ -68,13 +70,26 @@ public sealed class Trainer
         if (dev is not null && dev.IsTest) throw new StepDistillException($"{dev.Source}: refusing to select checkpoints on a test split");
         var device = Devices.Resolve(o.Device);
         Devices.SetThreads(o.Threads);
-        Directory.CreateDirectory(outDir);
+        FileOps.CreateDirectory(outDir);
+        using var runLock = FileOps.AcquireLock(Path.Combine(outDir, LockFile), outDir);
+        RecoverRunFolder();
 
         var latest = LatestCheckpoint(outDir);
         var runFile = Path.Combine(outDir, RunFile);
-        if (latest is not null) CheckSameRun(runFile);
+        if (latest is not null)
+        {
+            CheckSameRun(runFile);
+            PruneCheckpoints(); // a crash can come between publishing a checkpoint and deleting the oldest
+        }
         else if (File.Exists(Path.Combine(outDir, MetricsFile)) || Directory.Exists(Path.Combine(outDir, BestDir)))
-            throw new StepDistillException($"{outDir}: holds another run's files but no checkpoint to resume; use a new --out folder");
+        {
+            // This run, stopped before its first checkpoint, starts again from scratch; another run's files stay.
+            if (!File.Exists(runFile)) throw new StepDistillException($"{outDir}: holds another run's files but no checkpoint to resume; use a new --out folder");
+            CheckSameRun(runFile);
+            FileOps.DeleteDirectory(Path.Combine(outDir, BestDir));
+            FileOps.DeleteFile(Path.Combine(outDir, DevPredictionsFile));
+            FileOps.DeleteFile(Path.Combine(outDir, MetricsFile));
+        }
 
         var subset = train.Subsample(o.Fraction, o.Seed);
         using var student = latest is not null
@@ -233,7 +248,7 @@ public sealed class Trainer
             ["dev"] = dev is null ? null : new JsonObject { ["source"] = dev.Source, ["split"] = dev.Split, ["examples"] = dev.Count },
             ["started"] = DateTimeOffset.UtcNow.ToString("o"),
         };
-        AtomicFile.WriteAllText(path, json.ToJsonString(Indented) + "\n");
+        FileOps.WriteAllText(path, json.ToJsonString(Indented) + "\n");
     }
 
     void CheckSameRun(string runFile)
@@ -247,12 +262,20 @@ public sealed class Trainer
 
     static bool ReadPretrained(string runFile) => JsonNode.Parse(File.ReadAllText(runFile))?["pretrained"]?.GetValue<bool>() ?? false;
 
-    void AppendMetrics(JsonObject line)
+    void AppendMetrics(JsonObject line) =>
+        FileOps.Append(Path.Combine(outDir, MetricsFile), System.Text.Encoding.UTF8.GetBytes(line.ToJsonString() + "\n"));
+
+    /// <summary>Finishes what a crash left half done: removes temporary files and folders, puts back a best/ being replaced.</summary>
+    void RecoverRunFolder()
     {
-        using var fs = new FileStream(Path.Combine(outDir, MetricsFile), FileMode.Append, FileAccess.Write, FileShare.Read);
-        var bytes = System.Text.Encoding.UTF8.GetBytes(line.ToJsonString() + "\n");
-        fs.Write(bytes);
-        fs.Flush(flushToDisk: true);
+        FileOps.RemoveLeftovers(outDir);
+        FileOps.RecoverDirectory(Path.Combine(outDir, BestDir));
+    }
+
+    void PruneCheckpoints()
+    {
+        foreach (var old in Checkpoints(outDir).Reverse().Skip(o.KeepLast).ToList())
+            FileOps.DeleteDirectory(old);
     }
 
     /// <summary>Drops metric lines logged after the checkpoint being resumed (they will be logged again).</summary>
@@ -265,7 +288,8 @@ public sealed class Trainer
             try { return JsonNode.Parse(l)?["step"]?.GetValue<int>() <= step; }
             catch (JsonException) { return false; } // a torn last line from the kill
         });
-        AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+        var text = string.Concat(kept.Select(l => l + "\n"));
+        if (text != File.ReadAllText(path)) FileOps.WriteAllText(path, text);
     }
 
     static State ReadState(string checkpoint)
@@ -279,48 +303,42 @@ public sealed class Trainer
     /// <summary>The newest complete checkpoint folder of a run, or null.</summary>
     public static string? LatestCheckpoint(string outDir) =>
         Directory.Exists(outDir)
-            ? Directory.GetDirectories(outDir, "checkpoint-*").Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))
-                       .OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
+            ? Checkpoints(outDir).Where(d => File.Exists(Path.Combine(d, StateFile))).LastOrDefault()
             : null;
 
-    /// <summary>Writes a checkpoint into a temporary folder, then renames it: a kill never leaves a half-written one.</summary>
+    /// <summary>The run's checkpoint folders, oldest first.</summary>
+    static IEnumerable<string> Checkpoints(string outDir) =>
+        Directory.GetDirectories(outDir, "checkpoint-*").Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal)).OrderBy(d => d, StringComparer.Ordinal);
+
+    /// <summary>Writes a checkpoint into a temporary folder, then publishes it: a kill never leaves a half-written one.</summary>
     string SaveCheckpoint(T5Student student, StudentInfo info, OptimizerHelper optimizer, State s)
     {
         var final = Path.Combine(outDir, $"checkpoint-{s.Step:D7}");
-        var tmp = final + ".tmp";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
+        var tmp = FileOps.CreateTemporaryDirectory(final);
         student.Save(tmp, info);
-        optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
-        using (var rng = random.get_rng_state()) File.WriteAllBytes(Path.Combine(tmp, RngFile), rng.bytes.ToArray());
-        File.WriteAllText(Path.Combine(tmp, StateFile), new JsonObject
+        FileOps.Write(Path.Combine(tmp, OptimizerFile), stream =>
+        {
+            using var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+            optimizer.save_state_dict(w);
+        });
+        using (var rng = random.get_rng_state()) FileOps.WriteAllBytes(Path.Combine(tmp, RngFile), rng.bytes);
+        FileOps.WriteAllText(Path.Combine(tmp, StateFile), new JsonObject
         {
             ["step"] = s.Step, ["epoch"] = s.Epoch, ["batch_in_epoch"] = s.BatchInEpoch,
             ["best_accuracy"] = s.BestAccuracy, ["best_step"] = s.BestStep, ["elapsed_s"] = s.ElapsedSeconds,
         }.ToJsonString(Indented));
-        if (Directory.Exists(final)) Directory.Delete(final, true);
-        Directory.Move(tmp, final);
-        foreach (var old in Directory.GetDirectories(outDir, "checkpoint-*").Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal))
-                                     .OrderByDescending(d => d, StringComparer.Ordinal).Skip(o.KeepLast))
-            Directory.Delete(old, true);
+        FileOps.PublishDirectory(tmp, final);
+        PruneCheckpoints();
         return final;
     }
 
     void SaveBest(T5Student student, StudentInfo info, StepDistill.Evaluation.EvaluationReport? report)
     {
         var final = Path.Combine(outDir, BestDir);
-        var tmp = final + ".tmp";
-        var old = final + ".old";
-        foreach (var d in new[] { tmp, old }) if (Directory.Exists(d)) Directory.Delete(d, true);
-        Directory.CreateDirectory(tmp);
+        var tmp = FileOps.CreateTemporaryDirectory(final);
         student.Save(tmp, info);
-        if (Directory.Exists(final)) Directory.Move(final, old);
-        Directory.Move(tmp, final);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
+        FileOps.PublishDirectory(tmp, final);
         if (report is not null)
-        {
-            var path = Path.Combine(outDir, DevPredictionsFile);
-            AtomicFile.Write(path, s => report.WritePredictionsAsync(s).GetAwaiter().GetResult());
-        }
+            FileOps.Write(Path.Combine(outDir, DevPredictionsFile), s => report.WritePredictionsAsync(s).GetAwaiter().GetResult());
     }
 }

@@ -111,53 +111,38 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
         });
         var annotator = new Annotator(teacher, prompt, options);
 
-        // Ctrl-C: stop starting work, let finished records be written, exit 130. A second Ctrl-C kills.
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        // Ctrl-C or SIGTERM: stop starting calls, write the records whose calls finished, exit 130 (143). A second one kills.
+        var ct = CliRunner.Cancellation(cancellationToken);
+        var progress = new LatestProgress();
+        var run = annotator.RunAsync(s.Input, s.Output, progress, ct);
+        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected && !Console.IsOutputRedirected;
+        if (interactive)
         {
-            if (cts.IsCancellationRequested) return;
-            e.Cancel = true;
-            Console.Error.WriteLine("stopping: finishing records in flight (Ctrl-C again to abort)");
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var progress = new LatestProgress();
-            var run = annotator.RunAsync(s.Input, s.Output, progress, cts.Token);
-            var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected && !Console.IsOutputRedirected;
-            if (interactive)
-            {
-                await AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask("annotate", maxValue: 1);
-                        while (!run.IsCompleted)
-                        {
-                            await Task.WhenAny(run, Task.Delay(250));
-                            if (progress.Latest is { } p) { task.MaxValue = Math.Max(1, p.Total); task.Value = p.Done; task.Description = Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s"; }
-                        }
-                        task.Value = task.MaxValue;
-                    });
-            }
-            else
-            {
-                var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
-                while (!run.IsCompleted)
+            await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async ctx =>
                 {
-                    await Task.WhenAny(run, Task.Delay(interval));
-                    if (!run.IsCompleted && progress.Latest is { } p) Console.Error.WriteLine("annotate: " + Describe(p) + Rate(p));
-                }
-            }
-            var summary = await run;
-            PrintSummary(summary, s.Output);
-            return summary.Cancelled ? 130 : 0;
+                    var task = ctx.AddTask("annotate", maxValue: 1);
+                    while (!run.IsCompleted)
+                    {
+                        await Task.WhenAny(run, Task.Delay(250));
+                        if (progress.Latest is { } p) { task.MaxValue = Math.Max(1, p.Total); task.Value = p.Done; task.Description = Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s"; }
+                    }
+                    task.Value = task.MaxValue;
+                });
         }
-        finally
+        else
         {
-            Console.CancelKeyPress -= onCancel;
+            var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
+            while (!run.IsCompleted)
+            {
+                await Task.WhenAny(run, Task.Delay(interval));
+                if (!run.IsCompleted && progress.Latest is { } p) Console.Error.WriteLine("annotate: " + Describe(p) + Rate(p));
+            }
         }
+        var summary = await run;
+        PrintSummary(summary, s.Output);
+        return summary.Cancelled ? CliRunner.SignalExitCode : 0;
     }
 
     static string Describe(AnnotateProgress p) =>

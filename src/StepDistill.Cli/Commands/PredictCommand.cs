@@ -58,7 +58,7 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
             if (rationales is not null) o["rationale"] = rationales[i];
             return o.ToJsonString() + "\n";
         });
-        AtomicFile.WriteAllText(s.Output!, string.Concat(lines));
+        FileOps.WriteAllText(s.Output!, string.Concat(lines));
         CliConsole.Error.MarkupLine(Markup.Escape($"wrote {data.Count} predictions to {s.Output}"));
         GC.KeepAlive(console);
         return 0;

@@ -122,7 +122,7 @@ public sealed class ByteTokenizer : ITextTokenizer
     /// <summary>Writes <c>tokenizer_config.json</c> (tokenizer_class ByT5Tokenizer) and <c>special_tokens_map.json</c>.</summary>
     public void Save(string directory)
     {
-        Directory.CreateDirectory(directory);
+        FileOps.CreateDirectory(directory);
         var sentinels = new JsonArray();
         for (int k = 0; k < ExtraIds; k++) sentinels.Add($"<extra_id_{k}>");
         var map = new JsonObject

@@ -172,8 +172,8 @@ public sealed class T5Tokenizer : ITextTokenizer
     /// </summary>
     public void Save(string directory)
     {
-        Directory.CreateDirectory(directory);
-        File.WriteAllBytes(Path.Combine(directory, ModelFileName), _modelBytes);
+        FileOps.CreateDirectory(directory);
+        FileOps.WriteAllBytes(Path.Combine(directory, ModelFileName), _modelBytes);
         var sentinels = new JsonArray();
         for (int k = 0; k < ExtraIds; k++) sentinels.Add($"<extra_id_{k}>");
         var map = new JsonObject

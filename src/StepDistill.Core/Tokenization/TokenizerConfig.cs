@@ -45,7 +45,7 @@ internal static class TokenizerConfig
 
     public static void Write(string directory, JsonObject config, JsonObject specialTokensMap)
     {
-        File.WriteAllText(Path.Combine(directory, ConfigFileName), config.ToJsonString(Indented) + "\n");
-        File.WriteAllText(Path.Combine(directory, SpecialTokensMapFileName), specialTokensMap.ToJsonString(Indented) + "\n");
+        FileOps.WriteAllText(Path.Combine(directory, ConfigFileName), config.ToJsonString(Indented) + "\n");
+        FileOps.WriteAllText(Path.Combine(directory, SpecialTokensMapFileName), specialTokensMap.ToJsonString(Indented) + "\n");
     }
 }

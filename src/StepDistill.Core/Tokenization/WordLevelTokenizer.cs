@@ -106,7 +106,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
     public void Save(string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        Directory.CreateDirectory(directory);
+        FileOps.CreateDirectory(directory);
         var vocab = new JsonObject();
         for (int i = 0; i < _tokens.Length; i++) vocab[_tokens[i]] = i;
         var added = new JsonArray();
@@ -139,7 +139,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
             ["decoder"] = null,
             ["model"] = new JsonObject { ["type"] = "WordLevel", ["vocab"] = vocab, ["unk_token"] = Unk },
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, FileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        FileOps.WriteAllText(Path.Combine(directory, FileName), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         var config = new JsonObject
         {
             ["tokenizer_class"] = "PreTrainedTokenizerFast",

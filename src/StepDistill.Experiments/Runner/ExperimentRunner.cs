@@ -51,6 +51,9 @@ public sealed class ExperimentRunner
     public (string File, string[] Prefix)? ChildProcess { get; init; }
     public int Parallel { get; init; } = 1;
 
+    /// <summary>Set for child processes: the CLI exits when its standard input closes (its parent died).</summary>
+    public const string ExitWithParentVariable = "STEPDISTILL_EXIT_WITH_PARENT";
+
     public string CellDir(Cell cell) => Path.Combine(outDir, "cells", cell.Key);
 
     public async Task<IReadOnlyList<CellResult>> RunAsync(ExperimentGrid grid, string trainPath, string? devPath, Dataset evalSet,
@@ -90,7 +93,7 @@ public sealed class ExperimentRunner
                     using var student = T5Student.Load(trained.BestCheckpoint);
                     var report = Predictor.Evaluate(student, evalSet, options.EvalBatchSize, options.MaxNewTokens, options.MaxInputLength, ct: ct);
                     var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds, trained.TrainExamples);
-                    AtomicFile.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    FileOps.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                     results[i] = result;
                     var n = Interlocked.Increment(ref done);
                     log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% ({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
@@ -113,7 +116,7 @@ public sealed class ExperimentRunner
     static async Task<TrainingResult> TrainInChildAsync((string File, string[] Prefix) child, TrainingOptions o, string trainPath, string? devPath,
                                                         string dir, CancellationToken ct)
     {
-        Directory.CreateDirectory(dir);
+        FileOps.CreateDirectory(dir);
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         var args = new List<string>(child.Prefix)
         {
@@ -131,12 +134,15 @@ public sealed class ExperimentRunner
         if (devPath is not null) { args.Add("--dev"); args.Add(devPath); }
         if (o.LearningRate is { } lr) { args.Add("--lr"); args.Add(F(lr)); }
         if (o.Dropout is { } dp) { args.Add("--dropout"); args.Add(F(dp)); }
-        var psi = new ProcessStartInfo(child.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // Standard input stays open for the child's lifetime: when this process dies, even by SIGKILL, the child
+        // sees it close and stops (see CliRunner), so a re-run never finds an orphan still training the cell.
+        var psi = new ProcessStartInfo(child.File) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment[ExitWithParentVariable] = "1";
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {child.File}");
-        await using var logFile = new StreamWriter(Path.Combine(dir, "train.log"), append: true);
-        var copyOut = p.StandardOutput.BaseStream.CopyToAsync(logFile.BaseStream, ct);
-        var copyErr = p.StandardError.BaseStream.CopyToAsync(logFile.BaseStream, ct);
+        await using var logFile = FileOps.OpenLog(Path.Combine(dir, "train.log"));
+        var copyOut = p.StandardOutput.BaseStream.CopyToAsync(logFile, ct);
+        var copyErr = p.StandardError.BaseStream.CopyToAsync(logFile, ct);
         try { await p.WaitForExitAsync(ct); }
         catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw; }
         await Task.WhenAll(copyOut, copyErr);

@@ -61,7 +61,7 @@ public static class Report
 
     public static string Write(string outDir, ReportInfo info, IReadOnlyList<CellResult> results)
     {
-        Directory.CreateDirectory(outDir);
+        FileOps.CreateDirectory(outDir);
         var points = Aggregate(results);
         var split = results.FirstOrDefault()?.EvalSplit ?? "test";
         var table = Table(points, info.TrainSize);
@@ -85,7 +85,7 @@ public static class Report
             }).ToArray()),
             ["timings_s"] = new JsonObject(info.TimingsSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1)))),
         };
-        AtomicFile.WriteAllText(Path.Combine(outDir, JsonFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        FileOps.WriteAllText(Path.Combine(outDir, JsonFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 
         Plot(Path.Combine(outDir, PlotFile), info, points, split);
 
@@ -104,7 +104,7 @@ public static class Report
         foreach (var r in results.OrderBy(r => r.Cell.Method.Name, StringComparer.Ordinal).ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
             md.Append(CultureInfo.InvariantCulture,
                 $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | {(r.Cell.Method.Method == Method.StepByStep ? r.Cell.Alpha.ToString("0.###", CultureInfo.InvariantCulture) : "")} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | {(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
-        AtomicFile.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
+        FileOps.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
         return table;
     }
 
@@ -130,6 +130,6 @@ public static class Report
         plt.XLabel("training examples");
         plt.YLabel($"{split} accuracy (%)");
         plt.ShowLegend(ScottPlot.Alignment.LowerRight);
-        AtomicFile.Write(path, s => s.Write(plt.GetImageBytes(PlotWidth, PlotHeight, ScottPlot.ImageFormat.Png)));
+        FileOps.Write(path, s => s.Write(plt.GetImageBytes(PlotWidth, PlotHeight, ScottPlot.ImageFormat.Png)));
     }
 }

@@ -108,7 +108,7 @@ public static class Safetensors
         }
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
         var padded = (headerBytes.Length + 7) / 8 * 8;
-        AtomicFile.Write(path, s =>
+        FileOps.Write(path, s =>
         {
             Span<byte> len8 = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(len8, (ulong)padded);

@@ -141,7 +141,7 @@ public static class T5Checkpoint
     /// </summary>
     public static void Save(T5ForConditionalGeneration model, string directory, ITextTokenizer? tokenizer = null)
     {
-        Directory.CreateDirectory(directory);
+        FileOps.CreateDirectory(directory);
         var tensors = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
         Safetensors.Save(Path.Combine(directory, WeightsFile), tensors);
         model.Config.Save(Path.Combine(directory, ConfigFile));
@@ -152,7 +152,7 @@ public static class T5Checkpoint
             ["pad_token_id"] = model.Config.PadTokenId,
             ["transformers_version"] = "4.30.0",
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, GenerationConfigFile), gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        FileOps.WriteAllText(Path.Combine(directory, GenerationConfigFile), gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         tokenizer?.Save(directory);
     }
 }

@@ -32,9 +32,7 @@ internal sealed class HubCache(string cacheDir, ModelId id)
         if (id.Revision == commit) return; // a commit needs no ref, as in huggingface_hub
         var refFile = RefPath(id.Revision);
         Directory.CreateDirectory(Path.GetDirectoryName(refFile)!);
-        var tmp = refFile + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(tmp, commit); // no newline, as huggingface_hub writes it
-        File.Move(tmp, refFile, overwrite: true);
+        FileOps.WriteAllText(refFile, commit); // no newline, as huggingface_hub writes it
     }
 
     /// <summary>

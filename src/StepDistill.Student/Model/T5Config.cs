@@ -141,5 +141,5 @@ public sealed record T5Config
     };
 
     public void Save(string configPath) =>
-        AtomicFile.WriteAllText(configPath, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        FileOps.WriteAllText(configPath, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

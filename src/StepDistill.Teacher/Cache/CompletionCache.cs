@@ -24,13 +24,15 @@ public sealed class CompletionCache : IDisposable
     {
         Path = path;
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (dir != null) Directory.CreateDirectory(dir);
+        if (dir != null) FileOps.CreateDirectory(dir);
+        FileOps.Operation(FileOp.Create, path);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         try
         {
             _db.Open();
             // WAL + NORMAL: a commit survives a killed process (not necessarily a power cut), at no fsync per call.
             Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+            FileOps.Operation(FileOp.Commit, path);
             Exec("""
                 CREATE TABLE IF NOT EXISTS completions(
                   key TEXT PRIMARY KEY, input_id TEXT, sample INTEGER, teacher TEXT, model TEXT,
@@ -84,6 +86,7 @@ public sealed class CompletionCache : IDisposable
             cmd.Parameters.AddWithValue("$in", (object?)c.InputTokens ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$out", (object?)c.OutputTokens ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$c", DateTime.UtcNow.ToString("O"));
+            FileOps.Operation(FileOp.Commit, Path);
             cmd.ExecuteNonQuery();
         }
     }

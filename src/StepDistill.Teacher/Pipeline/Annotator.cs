@@ -94,6 +94,9 @@ public sealed class Annotator
 
     public static string DefaultCachePath(string outputPath) => outputPath + ".cache.sqlite";
 
+    /// <summary>The OS lock file held while a run writes <paramref name="outputPath"/>.</summary>
+    public static string LockPath(string outputPath) => outputPath + ".lock";
+
     /// <summary>The chat options for sample <paramref name="sample"/> (also part of the cache key).</summary>
     public ChatOptions ChatOptionsFor(int sample)
     {
@@ -123,6 +126,8 @@ public sealed class Annotator
         var sw = Stopwatch.StartNew();
         var inputs = InputReader.Read(inputPath);
         var cachePath = _o.CachePath ?? DefaultCachePath(outputPath);
+        // One writer per output: a second run on the same file would write duplicate records and pay twice.
+        using var outputLock = FileOps.AcquireLock(LockPath(outputPath), outputPath);
         using var cache = new CompletionCache(cachePath);
         await using var writer = new OutputWriter(outputPath, _o.RetryFailed);
         var todo = inputs.Where(r => !writer.ExistingIds.Contains(r.Id)).ToList();

@@ -62,7 +62,7 @@ public static class InputReader
 /// </summary>
 internal sealed class OutputWriter : IAsyncDisposable
 {
-    readonly FileStream _stream;
+    readonly FileOps.AppendFile _stream;
     readonly SemaphoreSlim _gate = new(1, 1);
 
     public HashSet<string> ExistingIds { get; } = new(StringComparer.Ordinal);
@@ -72,7 +72,11 @@ internal sealed class OutputWriter : IAsyncDisposable
     public OutputWriter(string path, bool dropFailed)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir != null) Directory.CreateDirectory(dir);
+        if (dir != null)
+        {
+            FileOps.CreateDirectory(dir);
+            FileOps.RemoveLeftovers(dir, Path.GetFileName(path));
+        }
         if (File.Exists(path))
         {
             var bytes = File.ReadAllBytes(path);
@@ -101,13 +105,11 @@ internal sealed class OutputWriter : IAsyncDisposable
             }
             if (changed)
             {
-                // Rewrite through a temporary file so a crash here leaves either the old or the new file.
-                var tmp = path + ".tmp";
-                File.WriteAllText(tmp, kept.ToString());
-                File.Move(tmp, path, overwrite: true);
+                // Replaced atomically: a crash here leaves either the old or the new file.
+                FileOps.WriteAllText(path, kept.ToString());
             }
         }
-        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        _stream = FileOps.OpenAppend(path);
     }
 
     public async Task WriteAsync(JsonObject record, CancellationToken ct)
@@ -117,8 +119,7 @@ internal sealed class OutputWriter : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
-            await _stream.WriteAsync(bytes, CancellationToken.None);
-            await _stream.FlushAsync(CancellationToken.None);
+            await _stream.AppendAsync(bytes);
         }
         finally { _gate.Release(); }
     }

@@ -91,6 +91,17 @@ public class ServerTests
     }
 
     [Fact]
+    public async Task Zero_retries_means_one_attempt()
+    {
+        await using var server = new FakeOpenAIServer(_ => Reply.Error(500));
+        using var dir = new TempDir();
+        var (summary, output) = await RunAsync(server, dir, 1, FastOptions with { MaxRetries = 0 });
+        Assert.Single(server.Requests);
+        Assert.Equal("failed", (string?)output[0]["status"]);
+        Assert.Equal(0, summary.Retries);
+    }
+
+    [Fact]
     public async Task Client_errors_are_not_retried()
     {
         await using var server = new FakeOpenAIServer(_ => Reply.Error(400));

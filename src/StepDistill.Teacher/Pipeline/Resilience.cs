@@ -29,22 +29,26 @@ internal static class Resilience
     public static ResiliencePipeline<ChatResponse> Build(AnnotateOptions o, Action onRetry, out IDisposable limiters)
     {
         var b = new ResiliencePipelineBuilder<ChatResponse>();
-        b.AddRetry(new RetryStrategyOptions<ChatResponse>
+        // Polly refuses MaxRetryAttempts = 0, so "no retries" means no retry strategy at all.
+        if (o.MaxRetries > 0)
         {
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsTransient(e)),
-            MaxRetryAttempts = Math.Max(0, o.MaxRetries),
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = o.RetryBaseDelay,
-            MaxDelay = o.MaxRetryDelay,
-            DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Exception)),
-            OnRetry = args =>
+            b.AddRetry(new RetryStrategyOptions<ChatResponse>
             {
-                if (args.Context.Properties.TryGetValue(Log, out var log)) log.Retries++;
-                onRetry();
-                return default;
-            },
-        });
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsTransient(e)),
+                MaxRetryAttempts = o.MaxRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = o.RetryBaseDelay,
+                MaxDelay = o.MaxRetryDelay,
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Exception)),
+                OnRetry = args =>
+                {
+                    if (args.Context.Properties.TryGetValue(Log, out var log)) log.Retries++;
+                    onRetry();
+                    return default;
+                },
+            });
+        }
         var owned = new List<IDisposable>();
         RateLimiter? requests = null, tokens = null;
         if (o.RequestsPerMinute is int rpm and > 0) owned.Add(requests = PerMinute(rpm));

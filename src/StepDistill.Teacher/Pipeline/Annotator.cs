@@ -122,6 +122,7 @@ public sealed class Annotator
     {
         var sw = Stopwatch.StartNew();
         var inputs = InputReader.Read(inputPath);
+        if (inputs.Count == 0) throw new StepDistillException($"{inputPath}: no input records (the file is empty)");
         var cachePath = _o.CachePath ?? DefaultCachePath(outputPath);
         using var cache = new CompletionCache(cachePath);
         await using var writer = new OutputWriter(outputPath, _o.RetryFailed);

@@ -17,7 +17,9 @@ public static class InputReader
         var list = new List<InputRecord>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         var lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        // Strict UTF-8: bytes that are not text must not reach a paid prompt as replacement characters.
+        using var reader = new StringReader(StepDistill.Data.Utf8Text.ReadFile(path));
+        while (reader.ReadLine() is { } line)
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;

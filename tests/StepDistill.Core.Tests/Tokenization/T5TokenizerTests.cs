@@ -27,6 +27,8 @@ public class T5TokenizerTests
         return (TokenizerLoader.Load(dir), LoadCases(dir), dir);
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableFact]
     public void Encode_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -40,6 +42,8 @@ public class T5TokenizerTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableFact]
     public void Decode_skipping_specials_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -51,6 +55,8 @@ public class T5TokenizerTests
             .ToList();
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableFact]
     public void Conventions_vocab_size_sentinels_and_empty_text()
@@ -76,6 +82,8 @@ public class T5TokenizerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => t5.SentinelId(100));
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableFact]
     public void Decode_without_skipping_prints_special_tokens()
     {
@@ -91,6 +99,8 @@ public class T5TokenizerTests
         Assert.Equal("Hello", tok.Decode([8774, -100, 32127]));
         Assert.Equal("Hello<unk><unk>", tok.Decode([8774, -100, 32127], skipSpecialTokens: false));
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableFact]
     public void Save_then_load_round_trips_ids_and_copies_model_bytes()
@@ -118,6 +128,8 @@ public class T5TokenizerTests
         finally { Directory.Delete(outDir, recursive: true); }
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableFact]
     public void Extra_ids_come_from_tokenizer_config()
     {
@@ -135,6 +147,8 @@ public class T5TokenizerTests
         }
         finally { Directory.Delete(outDir, recursive: true); }
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableFact]
     public void Saved_configs_match_the_ones_hf_wrote()

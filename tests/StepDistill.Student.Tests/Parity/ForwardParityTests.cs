@@ -8,6 +8,8 @@ public class ForwardParityTests
 {
     public static TheoryData<string> Checkpoints => new() { "t5-tiny-v1_0", "t5-tiny-v1_1" };
 
+    [Trait("Category", "SharedData")]
+
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void RelativePositionBuckets_MatchHuggingFace(string checkpoint)
@@ -24,6 +26,8 @@ public class ForwardParityTests
         }
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void PositionBias_MatchesHuggingFace(string checkpoint)
@@ -35,6 +39,8 @@ public class ForwardParityTests
         Reference.AssertClose(r["position_bias.encoder_7x9"], enc, 1e-6, 0, "encoder bias");
         Reference.AssertClose(r["position_bias.decoder_7x9"], dec, 1e-6, 0, "decoder bias");
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]

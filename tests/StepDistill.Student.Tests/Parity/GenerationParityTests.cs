@@ -14,6 +14,8 @@ public class GenerationParityTests
         return Enumerable.Range(0, (int)t.shape[0]).Select(i => flat.Skip(i * cols).Take(cols).ToArray()).ToArray();
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0")]
     [InlineData("t5-tiny-v1_1")]
@@ -43,6 +45,8 @@ public class GenerationParityTests
         }
     }
 
+    [Trait("Category", "SharedData")]
+
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0", 1)]
     [InlineData("t5-tiny-v1_0", 3)]
@@ -58,6 +62,8 @@ public class GenerationParityTests
         Assert.Equal(Rows(r[$"{key}.sequences"]), result.Sequences);
         Reference.AssertClose(r[$"{key}.sequences_scores"], tensor(result.Scores!), 1e-5, 1e-5, "sequence scores");
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableFact]
     public void Batched_EqualsOneByOne()

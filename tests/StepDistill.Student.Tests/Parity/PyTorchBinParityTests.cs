@@ -8,6 +8,7 @@ namespace StepDistill.Student.Tests.Parity;
 /// <summary>The same model saved by torch.save (pytorch_model.bin) reproduces t5-tiny-v1_1's reference outputs.</summary>
 public class PyTorchBinParityTests
 {
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void BinCheckpoint_ReproducesReferenceOutputs()
     {
@@ -22,6 +23,8 @@ public class PyTorchBinParityTests
         var greedy = T5Generator.Generate(model, r["forward.input_ids"], r["forward.attention_mask"], new GenerationOptions { MaxNewTokens = 12 });
         Assert.Equal(Reference.Longs(r["generate.greedy.sequences"]), greedy.Sequences.SelectMany(s => s));
     }
+
+    [Trait("Category", "SharedData")]
 
     [SkippableFact]
     public void MaliciousPickle_IsRefused_AndNeverRuns()

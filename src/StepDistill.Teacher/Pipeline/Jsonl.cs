@@ -30,7 +30,9 @@ public static class InputReader
             }
             catch (JsonException e)
             {
-                throw new StepDistillException($"{path} line {lineNo}: not valid JSON ({e.Message})");
+                // System.Text.Json appends "LineNumber: 0 | BytePositionInLine: n."; the line is ours already.
+                var why = e.Message.Split(" LineNumber:", 2)[0].Trim();
+                throw new StepDistillException($"{path} line {lineNo}: not valid JSON ({why})");
             }
             var id = Scalar(obj, "id", path, lineNo) ?? throw new StepDistillException($"{path} line {lineNo}: missing field 'id'");
             var input = obj["input"] is JsonValue v && v.TryGetValue<string>(out var s) ? s

@@ -24,10 +24,16 @@ public static class AtomicFile
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
+                DiskFullFault.ThrowIfSet(tmp);
                 write(fs);
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
+        }
+        catch (IOException e) when (DiskFullFault.IsDiskFull(e))
+        {
+            // The old file is untouched (only the temporary sibling was written); say which file could not be.
+            throw new StepDistillException($"{full}: cannot write it: no space left on the device (the previous version, if any, is kept)", e);
         }
         finally
         {

@@ -140,6 +140,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
     {
         /// <summary>Valid input that looks odd: must succeed.</summary>
         public bool Accepted { get; init; }
+        /// <summary>Environment variables set for the run only (test-only fault seams).</summary>
+        public (string Name, string Value)[] Env { get; init; } = [];
         public override string ToString() => Input;
     }
 
@@ -280,6 +282,12 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         new("predict output equals its input", "predict", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Predict(c, c.Model(), i).Select(a => a == c.P("pred.jsonl") ? i : a)]; }, "in.jsonl"),
         new("annotate output equals its input", "annotate", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Annotate(c, i).Select(a => a == c.P("out.jsonl") ? i : a)]; }, "in.jsonl"),
         new("evaluate predictions file equals its data", "evaluate", c => { var d = c.Jsonl("dev.jsonl", Good1); return Evaluate(c, c.Model(), d, "--predictions", d); }, "dev.jsonl"),
+        new("full disk (ENOSPC) while writing predictions over an existing file", "predict", c =>
+        {
+            c.Write("pred.jsonl", """{"id":"old","prediction":"kept"}""" + "\n");
+            return Predict(c, c.Model(), c.Jsonl("in.jsonl", Good1, Good2));
+        }, "pred.jsonl", "no space left") { Env = [("STEPDISTILL_FAULT_ENOSPC", "1")] },
+        new("full disk (ENOSPC) while saving a checkpoint", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2)), "run", "no space left") { Env = [("STEPDISTILL_FAULT_ENOSPC", "1")] },
         new("--model neither folder nor size nor Hub id", "generate", c => Generate("no/such/model/here"), "no/such/model/here"),
     ];
 
@@ -322,7 +330,11 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
             c.Write("existing-output.jsonl", """{"id":"keep","prediction":"me"}""" + "\n");
             var before = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).ToDictionary(f => f, Hash);
 
-            var (rc, stdout, stderr) = await CliHarness.Run(args);
+            foreach (var (name, value) in row.Env) Environment.SetEnvironmentVariable(name, value);
+            int rc;
+            string stdout, stderr;
+            try { (rc, stdout, stderr) = await CliHarness.Run(args); }
+            finally { foreach (var (name, _) in row.Env) Environment.SetEnvironmentVariable(name, null); }
 
             var all = stdout + stderr;
             Assert.DoesNotContain("   at ", all);           // no stack trace

@@ -14,7 +14,8 @@ public class RateLimitTests
 {
     /// <summary>
     /// For every pair of requests i &lt; j (by arrival), what arrived in [t_i, t_j] fits in the bucket: at most the burst
-    /// plus the refills due in that span, plus a little slack for requests delayed between the limiter and the server.
+    /// plus the refills due in that span widened by the slack: a request delayed between the limiter and the server
+    /// (by a loaded machine) arrives together with later ones.
     /// </summary>
     static void AssertNeverFaster(IReadOnlyList<(DateTime At, int Cost)> arrivals, int perMinute, double slackSeconds)
     {
@@ -52,7 +53,7 @@ public class RateLimitTests
         Assert.True(elapsed >= minimum * 0.95, $"{n} requests at {rpm}/min took {elapsed:0.00} s, less than {minimum:0.00} s");
         // Not throttled much below the limit either (a per-minute window would stall for a whole minute here).
         Assert.True(elapsed <= minimum * 3 + 5, $"{n} requests at {rpm}/min took {elapsed:0.00} s");
-        AssertNeverFaster(server.Requests.Select(r => (r.ReceivedUtc, 1)).ToList(), rpm, slackSeconds: 0.25);
+        AssertNeverFaster(server.Requests.Select(r => (r.ReceivedUtc, 1)).ToList(), rpm, slackSeconds: 1.0);
         Assert.Equal(0, summary.Retries);
     }
 
@@ -88,7 +89,7 @@ public class RateLimitTests
             Assert.True(elapsed >= minimum * 0.95, $"{total} tokens at {tpm}/min took {elapsed:0.00} s, less than {minimum:0.00} s");
             Assert.True(elapsed <= minimum * 3 + 5, $"{total} tokens at {tpm}/min took {elapsed:0.00} s");
         }
-        AssertNeverFaster(arrivals, tpm, slackSeconds: 0.25);
+        AssertNeverFaster(arrivals, tpm, slackSeconds: 1.0);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using StepDistill.Data;
 using StepDistill.Evaluation;
+using StepDistill.Inference;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;
@@ -52,7 +53,7 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         if (s.Predictions is not null) OutputPaths.Check(s.Predictions, "--predictions", isFolder: false, (s.Data, "--data"));
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
-        using var student = Training.Student.Load(dir, device);
+        using var student = T5Student.Load(dir, device);
         MetricKind? metric = s.Metric is not null ? (MetricKinds.TryParse(s.Metric, out var m) ? m : throw new StepDistillException($"--metric {s.Metric}: expected exact or equation"))
             : student.Info?.Metric is { } im && MetricKinds.TryParse(im, out var m2) && !Directory.Exists(s.Data) ? m2 : null;
         var data = await DatasetLoader.LoadAsync(s.Data!, s.Split, metric, ct);

@@ -120,7 +120,6 @@ public sealed class TokenizeCommandTests : IDisposable
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public async Task T5_model_folder_gives_hf_ids()
     {

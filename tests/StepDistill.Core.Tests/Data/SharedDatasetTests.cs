@@ -12,7 +12,6 @@ public class SharedDatasetTests
     static Dataset Load(string name, string split) => DatasetLoader.Load(SharedData.Require("datasets/" + name), split);
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Svamp_train_full_counts_and_accuracy()
     {
@@ -52,7 +51,6 @@ public class SharedDatasetTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Svamp_dev_and_train_follow_dev_ids()
     {
@@ -69,7 +67,6 @@ public class SharedDatasetTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Cqa_counts_inputs_and_accuracy()
     {
@@ -97,7 +94,6 @@ public class SharedDatasetTests
         input[(input.IndexOf("\nAnswer Choices:\n", StringComparison.Ordinal) + 17)..].Split('\n').Select(l => l[4..]).ToArray();
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Anli_valid_counts_and_accuracy()
     {
@@ -113,7 +109,6 @@ public class SharedDatasetTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Esnli_valid_counts_and_accuracy()
     {
@@ -129,7 +124,6 @@ public class SharedDatasetTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Held_out_splits_are_absent_and_say_so()
     {
@@ -139,7 +133,6 @@ public class SharedDatasetTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public async Task Async_load_matches_sync_load()
     {

@@ -28,7 +28,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Encode_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -43,7 +42,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Decode_skipping_specials_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -57,7 +55,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Conventions_vocab_size_sentinels_and_empty_text()
     {
@@ -83,7 +80,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Decode_without_skipping_prints_special_tokens()
     {
@@ -101,7 +97,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Save_then_load_round_trips_ids_and_copies_model_bytes()
     {
@@ -129,7 +124,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Extra_ids_come_from_tokenizer_config()
     {
@@ -149,7 +143,6 @@ public class T5TokenizerTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Saved_configs_match_the_ones_hf_wrote()
     {

@@ -13,7 +13,6 @@ public class HubFixtureTests
             Directory.GetFiles(folder).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes), "main");
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public async Task The_tiny_t5_fixture_downloads_byte_for_byte_without_its_reference_files()
     {
@@ -33,7 +32,6 @@ public class HubFixtureTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public async Task The_bin_only_fixture_downloads_and_its_weights_load()
     {

@@ -41,7 +41,6 @@ public class PyTorchBinTests
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void The_malicious_fixture_is_refused_and_its_payload_never_runs()
     {

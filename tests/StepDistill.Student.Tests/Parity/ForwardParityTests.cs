@@ -10,7 +10,6 @@ public class ForwardParityTests(ITestOutputHelper output)
     public static TheoryData<string> Checkpoints => new() { "t5-tiny-v1_0", "t5-tiny-v1_1" };
 
     [Trait("Category", "SharedData")]
-
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void RelativePositionBuckets_MatchHuggingFace(string checkpoint)
@@ -28,7 +27,6 @@ public class ForwardParityTests(ITestOutputHelper output)
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void PositionBias_MatchesHuggingFace(string checkpoint)
@@ -39,7 +37,6 @@ public class ForwardParityTests(ITestOutputHelper output)
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void Forward_HiddenStatesAttentionsLogitsAndLoss_MatchHuggingFace(string checkpoint)

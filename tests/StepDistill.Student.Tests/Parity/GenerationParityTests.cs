@@ -25,7 +25,6 @@ public class GenerationParityTests(ITestOutputHelper output)
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0", 1)]
     [InlineData("t5-tiny-v1_0", 3)]
@@ -39,7 +38,6 @@ public class GenerationParityTests(ITestOutputHelper output)
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void Batched_EqualsOneByOne()
     {

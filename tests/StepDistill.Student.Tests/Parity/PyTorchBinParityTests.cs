@@ -27,7 +27,6 @@ public class PyTorchBinParityTests(ITestOutputHelper output)
     }
 
     [Trait("Category", "SharedData")]
-
     [SkippableFact]
     public void MaliciousPickle_IsRefused_AndNeverRuns()
     {

@@ -3,7 +3,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using StepDistill.Training;
+using StepDistill.Inference;
 using static TorchSharp.torch;
 
 namespace StepDistill.Cli.Tests;
@@ -24,7 +24,7 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
 
         public Checkpoint()
         {
-            using var student = Training.Student.Create("tiny", "byte", seed: 0, CPU);
+            using var student = T5Student.Create("tiny", "byte", seed: 0, CPU);
             student.Save(Folder, new StudentInfo("standard", "gold", "predict: "));
         }
 

@@ -71,6 +71,30 @@ internal static class CliRunner
         }) { IsBackground = true, Name = "exit-with-parent" }.Start();
     }
 
+    /// <summary>
+    /// Spectre's "Failed to convert 'x' to Nullable`1." names neither the option nor what was expected: find the
+    /// option the value was given to and say what it takes (every typed option here is numeric).
+    /// </summary>
+    internal static string ExplainConversion(string message, IReadOnlyList<string> args)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"^Failed to convert '(.*)' to ([\w`]+)\.?$");
+        if (!m.Success) return message;
+        var value = m.Groups[1].Value;
+        var kind = m.Groups[2].Value switch
+        {
+            "Int32" or "Int64" or "UInt32" or "UInt64" or "Int16" => "a whole number",
+            "Boolean" => "true or false",
+            _ => "a number",
+        };
+        string? option = null;
+        for (var i = 0; i < args.Count && option is null; i++)
+        {
+            if (args[i] == value && i > 0 && args[i - 1].StartsWith('-')) option = args[i - 1];
+            else if (args[i].StartsWith('-') && args[i].EndsWith("=" + value, StringComparison.Ordinal)) option = args[i][..args[i].IndexOf('=')];
+        }
+        return option is null ? $"'{value}' is not {kind}" : $"{option} {value}: not {kind}";
+    }
+
     public static async Task<int> RunAsync(CommandApp app, string[] args)
     {
         int separator = Array.IndexOf(args, "--");
@@ -88,12 +112,12 @@ internal static class CliRunner
         }
         catch (CommandParseException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {ExplainConversion(e.Message, args)}");
             return 2;
         }
         catch (CommandRuntimeException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {ExplainConversion(e.Message, args)}");
             return 2;
         }
         catch (Exception e) when (e is StepDistillException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException or ArgumentException or NotSupportedException)

@@ -96,12 +96,18 @@ public static partial class FileOps
             Operation(FileOp.Create, tmp);
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
+                DiskFullFault.ThrowIfSet(tmp);
                 using (var counted = new OperationStream(fs, tmp)) write(counted);
                 Operation(FileOp.Flush, tmp);
                 fs.Flush(flushToDisk: true);
             }
             Operation(FileOp.Rename, full);
             File.Move(tmp, full, overwrite: true);
+        }
+        catch (IOException e) when (DiskFullFault.IsDiskFull(e))
+        {
+            // The old file is untouched (only the temporary sibling was written); say which file could not be.
+            throw new StepDistillException($"{full}: cannot write it: no space left on the device (the previous version, if any, is kept)", e);
         }
         finally
         {

@@ -119,6 +119,7 @@ public sealed class TokenizeCommandTests : IDisposable
         Assert.Equal(1, (await Run("tokenize", "--model", _byt5Dir, "--json")).ExitCode);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task T5_model_folder_gives_hf_ids()
     {

@@ -13,6 +13,7 @@ public sealed class WorkflowTests : IDisposable
 
     static JsonNode Reference(string folder) => JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "reference.json")))!;
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0")]
     [InlineData("t5-tiny-v1_1")]

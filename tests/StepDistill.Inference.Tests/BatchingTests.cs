@@ -9,6 +9,7 @@ namespace StepDistill.Inference.Tests;
 /// <summary>Batching never changes an output: the same input gives the same tokens alone or in any micro-batch.</summary>
 public class BatchingTests
 {
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task SixtyFourConcurrentCalls_EqualOneByOne()
     {
@@ -47,6 +48,7 @@ public class BatchingTests
         Assert.True(alone.Select(c => c.InputTokens).Distinct().Count() > 8);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void RowsOfOneBucket_GiveTheSameTokensInEveryBatchSizeAndPosition()
     {
@@ -71,6 +73,7 @@ public class BatchingTests
         }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void GreedyDecoding_MatchesT5Generator()
     {
@@ -87,6 +90,7 @@ public class BatchingTests
         }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task BeamSearch_ConcurrentCallsEqualOneByOne()
     {
@@ -99,6 +103,7 @@ public class BatchingTests
         Assert.Equal(alone, together);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Predictor_GivesWhatTheModelGives()
     {
@@ -109,6 +114,7 @@ public class BatchingTests
         Assert.Equal(fromModel, Predictor.Predict(student, inputs, StudentInfo.PredictPrefix, batchSize: 7, maxNewTokens: 8));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Decoding_LeavesNoLiveTensors()
     {

@@ -21,6 +21,7 @@ public class ChatClientTests
         new(ChatRole.User, question),
     ];
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Response_IsTheLabelOfTheLastUserMessage_WithUsageAndModelId()
     {
@@ -43,6 +44,7 @@ public class ChatClientTests
         await Assert.ThrowsAsync<ArgumentException>(() => chat.GetResponseAsync([new ChatMessage(ChatRole.System, "no question")]));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task MaxOutputTokens_IsHonoured()
     {
@@ -57,6 +59,7 @@ public class ChatClientTests
         Assert.Equal(response.Text, streamed.Text);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Streaming_YieldsTheAnswerTokenByToken()
     {
@@ -78,6 +81,7 @@ public class ChatClientTests
         Assert.Single(updates.Select(u => u.ResponseId).Distinct());
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task WorksInAPipeline_WithLoggingOpenTelemetryAndDistributedCache()
     {

@@ -6,6 +6,7 @@ public class DistilledModelTests
 {
     static DistilledModelOptions Cpu(int maxNewTokens = 8) => new() { Device = "cpu", MaxNewTokens = maxNewTokens, MaxRationaleTokens = 10 };
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Load_AppliesTheStoredPrefix()
     {
@@ -21,6 +22,7 @@ public class DistilledModelTests
         Assert.Equal(standard.CountInputTokens("predict: " + inputs[0]), stepByStep.CountInputTokens(inputs[0]));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Explain_GivesLabelAndRationale_OnlyForStepByStepStudents()
     {
@@ -38,6 +40,7 @@ public class DistilledModelTests
         Assert.Contains("standard", error.Message);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task PerCallTokenLimit_IsHonoured()
     {
@@ -52,6 +55,7 @@ public class DistilledModelTests
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => model.CompleteAsync(x, new CompletionOptions { MaxNewTokens = 0 }));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Streaming_PiecesConcatenateToTheAnswer()
     {
@@ -70,6 +74,7 @@ public class DistilledModelTests
         }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task FullQueue_RefusesTheWholeCall_AndCancelledCallsLeaveIt()
     {
@@ -89,6 +94,7 @@ public class DistilledModelTests
         Assert.Equal(2, (await model.CompleteAsync(inputs.TakeLast(2).ToList(), null, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60))).Count);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Dispose_FinishesQueuedCalls_ThenRefusesNewOnes()
     {
@@ -112,6 +118,7 @@ public class DistilledModelTests
         Assert.Throws<StepDistillException>(() => DistilledModel.Load("/no/such/folder", new DistilledModelOptions { Device = "cpu" }));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void ModelId_ComesFromTheFolderOrTheOptions()
     {

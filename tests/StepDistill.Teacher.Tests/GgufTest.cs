@@ -9,6 +9,7 @@ namespace StepDistill.Teacher.Tests;
 /// <summary>The in-process local model path, with a tiny random-weight GGUF (its output is gibberish).</summary>
 public class GgufTest
 {
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Local_gguf_model_annotates_and_reports_unparseable_gibberish()
     {

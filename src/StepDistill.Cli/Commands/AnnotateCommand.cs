@@ -101,6 +101,8 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
 
         if (s.Teacher is null) throw new StepDistillException("--teacher is required (openai:<model>, azure:<deployment>, ollama:<model>, gguf:<path>)");
         if (s.Output is null) throw new StepDistillException("--output is required");
+        OutputPaths.Check(s.Output, "--output", isFolder: false, (s.Input, "--input"));
+        if (s.Cache is not null) OutputPaths.Check(s.Cache, "--cache", isFolder: false, (s.Input, "--input"), (s.Output, "--output"));
         Uri? endpoint = null;
         if (s.Endpoint != null && !Uri.TryCreate(s.Endpoint, UriKind.Absolute, out endpoint))
             throw new StepDistillException($"--endpoint '{s.Endpoint}' is not an absolute URL");

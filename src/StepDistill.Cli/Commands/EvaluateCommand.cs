@@ -49,6 +49,8 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
+        DatasetLoader.NormalizeSplit(s.Split); // an unknown split fails here, also for a single JSONL file
+        if (s.Predictions is not null) OutputPaths.Check(s.Predictions, "--predictions", isFolder: false, (s.Data, "--data"));
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
         using var student = T5Student.Load(dir, device);
@@ -56,6 +58,7 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
             : student.Info?.Metric is { } im && MetricKinds.TryParse(im, out var m2) && !Directory.Exists(s.Data) ? m2 : null;
         var data = await DatasetLoader.LoadAsync(s.Data!, s.Split, metric, ct);
         if (data.Count == 0) throw new StepDistillException($"{data.Source}: the {data.Split} split is empty");
+        data.RequireGoldLabels();
         var report = Predictor.Evaluate(student, data, s.BatchSize, s.MaxNewTokens, s.MaxInputLength, ct: ct);
         if (s.Predictions is not null) await report.WritePredictionsAsync(s.Predictions, ct);
         var writer = console.Profile.Out.Writer;

@@ -17,7 +17,7 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
     public sealed class Settings : TrainingSettings
     {
         [CommandOption("--methods <LIST>")]
-        [Description("Comma-separated method[:labels], e.g. standard:gold,standard:teacher,step-by-step:teacher (the default).")]
+        [Description("Comma-separated method[[:labels]], e.g. standard:gold,standard:teacher,step-by-step:teacher (the default).")]
         [DefaultValue("standard:gold,standard:teacher,step-by-step:teacher")]
         public string Methods { get; init; } = "standard:gold,standard:teacher,step-by-step:teacher";
 

@@ -17,7 +17,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
     public sealed class Settings : CommonSettings
     {
         [CommandOption("-m|--model <MODEL>")]
-        [Description("Checkpoint folder, or a Hugging Face model id such as google/flan-t5-small[@revision].")]
+        [Description("Checkpoint folder, or a Hugging Face model id such as google/flan-t5-small[[@revision]].")]
         public string? Model { get; init; }
 
         [CommandOption("-i|--input <TEXT>")]
@@ -35,7 +35,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         public int NumBeams { get; init; } = 1;
 
         [CommandOption("--json")]
-        [Description("Print one JSON object {\"ids\": [...], \"text\": \"...\"}; ids start with the decoder start token 0.")]
+        [Description("Print one JSON object {\"ids\": [[...]], \"text\": \"...\"}; ids start with the decoder start token 0.")]
         public bool Json { get; init; }
 
         public override ValidationResult Validate()

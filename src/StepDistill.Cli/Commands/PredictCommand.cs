@@ -43,6 +43,7 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
+        OutputPaths.Check(s.Output!, "--output", isFolder: false, (s.Input, "--input"));
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
         using var student = T5Student.Load(dir, device);

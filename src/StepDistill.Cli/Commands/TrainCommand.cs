@@ -19,10 +19,12 @@ internal sealed class TrainCommand(IAnsiConsole console) : AsyncCommand<TrainCom
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
+        if (s.Out is not null) OutputPaths.Check(s.Out, "--out", isFolder: true, (s.Data, "--data"), (s.Dev, "--dev"));
         var metric = s.ParseMetric();
         var options = await s.ToOptionsAsync(ct);
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
         var dev = await LoadDevAsync(s, metric, ct);
+        dev?.RequireGoldLabels(); // before training, not at the first evaluation
         var label = $"{options.Method.Name()}/{options.Labels.Name()} {options.Fraction * 100:0.#}%";
         CliConsole.Error.MarkupLine(Markup.Escape($"train: {train.Count} examples from {train.Source} ({train.Split}); dev: {(dev is null ? "none" : $"{dev.Count} from {dev.Source}")}"));
         var display = new TrainingDisplay(label);

@@ -18,6 +18,13 @@ public sealed record Dataset(string Name, string Split, TaskKind Task, MetricKin
     /// <summary>Whether this is a held-out test split: never select or tune anything on it.</summary>
     public bool IsTest => Split == "test";
 
+    /// <summary>Throws, naming the source and the first example without one, unless every example has a gold label.</summary>
+    public void RequireGoldLabels()
+    {
+        if (Examples.FirstOrDefault(e => e.Label is null) is { } missing)
+            throw new StepDistillException($"{Source}: example '{missing.Id}' has no gold label (\"label\"), so it cannot be scored");
+    }
+
     /// <summary>The same dataset restricted to a nested, seeded fraction of its examples (see <see cref="Subsampler"/>).</summary>
     public Dataset Subsample(double fraction, int seed) => this with { Examples = Subsampler.Subsample(Examples, fraction, seed) };
 }

@@ -37,6 +37,10 @@ public static class TokenizerLoader
         if (WordLevelTokenizer.IsWordLevel(modelDir))
             return WordLevelTokenizer.Load(modelDir);
 
+        if (WordLevelTokenizer.ModelType(modelDir) is { } type)
+            throw new StepDistillException(
+                $"{Path.Combine(modelDir, WordLevelTokenizer.FileName)}: tokenizer model type \"{type}\" is not supported " +
+                $"(supported: WordLevel in tokenizer.json, a T5 {T5Tokenizer.ModelFileName}, or ByT5 via {TokenizerConfig.ConfigFileName})");
         var found = tokenizerClass is null
             ? File.Exists(Path.Combine(modelDir, TokenizerConfig.ConfigFileName))
                 ? $"{TokenizerConfig.ConfigFileName} has no tokenizer_class"

@@ -153,11 +153,14 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
     }
 
     /// <summary>True when <paramref name="directory"/> has a <c>tokenizer.json</c> whose model is WordLevel.</summary>
-    internal static bool IsWordLevel(string directory)
+    internal static bool IsWordLevel(string directory) => ModelType(directory) == "WordLevel";
+
+    /// <summary>The <c>model.type</c> of the folder's <c>tokenizer.json</c>; null without one, "(none)" when it names none.</summary>
+    internal static string? ModelType(string directory)
     {
         var path = Path.Combine(directory, FileName);
-        if (!File.Exists(path)) return false;
-        return ReadJson(path)["model"]?["type"] is JsonValue v && v.TryGetValue(out string? type) && type == "WordLevel";
+        if (!File.Exists(path)) return null;
+        return ReadJson(path)["model"] is JsonObject model && model["type"] is JsonValue v && v.TryGetValue(out string? type) ? type : "(none)";
     }
 
     /// <summary>Loads the <c>tokenizer.json</c> of <paramref name="directory"/>; errors name the file and field.</summary>

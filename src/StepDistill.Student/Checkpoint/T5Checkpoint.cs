@@ -35,6 +35,16 @@ public static class T5Checkpoint
         var config = T5Config.Load(Path.Combine(directory, ConfigFile));
         if (configure is not null) config = configure(config);
         var (tensors, sourceOf) = ReadStateDict(directory);
+        // Before allocating: a config.json far larger than its weights (a typo, a wrong file) would otherwise ask
+        // libtorch for gigabytes, or more than the machine has, before the shape check could say what is wrong.
+        long have = tensors.Values.Sum(t => t.numel()), need = config.MinimumParameterCount();
+        if (need > 2 * have + (1 << 20)) // small differences get the precise per-tensor message below
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw new StepDistillException(
+                $"{Path.Combine(directory, ConfigFile)}: describes a model of at least {need:N0} weights (d_model {config.DModel}, d_ff {config.DFf}, " +
+                $"layers {config.NumLayers}/{config.NumDecoderLayers}, heads {config.NumHeads}, vocab {config.VocabSize}) but the weights hold {have:N0}; it does not match them");
+        }
         var model = new T5ForConditionalGeneration(config);
         try
         {

@@ -46,10 +46,33 @@ public sealed record T5Config
         var act = DenseActFn;
         if (act is not ("relu" or "gelu" or "gelu_new"))
             throw new StepDistillException($"{source}: unsupported feed_forward_proj '{FeedForwardProj}' (supported: relu, gated-gelu, gelu, gated-relu)");
-        if (DModel <= 0 || DKv <= 0 || DFf <= 0 || NumHeads <= 0 || NumLayers <= 0 || NumDecoderLayers <= 0 || VocabSize <= 0)
-            throw new StepDistillException($"{source}: sizes must be positive (d_model {DModel}, d_kv {DKv}, d_ff {DFf}, heads {NumHeads}, layers {NumLayers}/{NumDecoderLayers}, vocab {VocabSize})");
+        foreach (var (key, value) in new[]
+        {
+            ("d_model", DModel), ("d_kv", DKv), ("d_ff", DFf), ("num_heads", NumHeads), ("num_layers", NumLayers),
+            ("num_decoder_layers", NumDecoderLayers), ("vocab_size", VocabSize),
+        })
+            if (value <= 0) throw new StepDistillException($"{source}: {key} must be positive, got {value}");
         if (RelativeAttentionNumBuckets < 2 || RelativeAttentionMaxDistance < 2)
             throw new StepDistillException($"{source}: relative_attention_num_buckets and relative_attention_max_distance must be at least 2");
+    }
+
+    /// <summary>
+    /// A lower bound on the number of weights this configuration has (embeddings, attention and feed-forward
+    /// matrices), computed without allocating anything; <see cref="long.MaxValue"/> when it overflows.
+    /// </summary>
+    public long MinimumParameterCount()
+    {
+        try
+        {
+            checked
+            {
+                long d = DModel, inner = (long)NumHeads * DKv, ff = (IsGatedAct ? 3L : 2L) * d * DFf;
+                long encoder = NumLayers * (4 * d * inner + ff);
+                long decoder = NumDecoderLayers * (8 * d * inner + ff);
+                return (long)VocabSize * d * (TieWordEmbeddings ? 1 : 2) + encoder + decoder;
+            }
+        }
+        catch (OverflowException) { return long.MaxValue; }
     }
 
     /// <summary>Named sizes for students trained from scratch (no pretrained checkpoint).</summary>
@@ -77,12 +100,38 @@ public sealed record T5Config
         {
             throw new StepDistillException($"{configPath}: invalid JSON at line {e.LineNumber + 1}: {e.Message}");
         }
-        var modelType = json["model_type"]?.GetValue<string>();
+        // Typed reads that name the file and key: a hand-edited config must not end in a cast exception.
+        StepDistillException Bad(string key, string what) =>
+            new($"{configPath}: \"{key}\" must be {what}, got {json[key]!.ToJsonString()}");
+        string? S(string key) => json[key] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue<string>(out var x) => x,
+            _ => throw Bad(key, "a string"),
+        };
+        int I(string key, int def) => json[key] switch
+        {
+            null => def,
+            JsonValue v when v.TryGetValue<int>(out var x) => x,
+            JsonValue v when v.TryGetValue<double>(out var x) && x == Math.Floor(x) => throw Bad(key, $"an integer between {int.MinValue} and {int.MaxValue}"),
+            _ => throw Bad(key, "an integer"),
+        };
+        double D(string key, double def) => json[key] switch
+        {
+            null => def,
+            JsonValue v when v.TryGetValue<double>(out var x) => x,
+            _ => throw Bad(key, "a number"),
+        };
+        bool B(string key, bool def) => json[key] switch
+        {
+            null => def,
+            JsonValue v when v.TryGetValue<bool>(out var x) => x,
+            _ => throw Bad(key, "true or false"),
+        };
+        var modelType = S("model_type");
         if (modelType is not ("t5" or "mt5"))
             throw new StepDistillException($"{configPath}: model_type '{modelType ?? "(missing)"}' is not a T5 model (expected \"t5\")");
         var d = new T5Config();
-        int I(string key, int def) => json[key] is JsonValue v ? v.GetValue<int>() : def;
-        double D(string key, double def) => json[key] is JsonValue v ? v.GetValue<double>() : def;
         var numLayers = I("num_layers", d.NumLayers);
         var config = new T5Config
         {
@@ -92,15 +141,15 @@ public sealed record T5Config
             DFf = I("d_ff", d.DFf),
             NumLayers = numLayers,
             // HF: num_decoder_layers defaults to num_layers when absent or null.
-            NumDecoderLayers = json["num_decoder_layers"] is JsonValue ndl ? ndl.GetValue<int>() : numLayers,
+            NumDecoderLayers = I("num_decoder_layers", numLayers),
             NumHeads = I("num_heads", d.NumHeads),
             RelativeAttentionNumBuckets = I("relative_attention_num_buckets", d.RelativeAttentionNumBuckets),
             RelativeAttentionMaxDistance = I("relative_attention_max_distance", d.RelativeAttentionMaxDistance),
             DropoutRate = D("dropout_rate", d.DropoutRate),
             LayerNormEpsilon = D("layer_norm_epsilon", d.LayerNormEpsilon),
-            FeedForwardProj = json["feed_forward_proj"]?.GetValue<string>() ?? d.FeedForwardProj,
+            FeedForwardProj = S("feed_forward_proj") ?? d.FeedForwardProj,
             // HF omits keys equal to their defaults: an absent tie_word_embeddings means true.
-            TieWordEmbeddings = json["tie_word_embeddings"] is JsonValue t ? t.GetValue<bool>() : true,
+            TieWordEmbeddings = B("tie_word_embeddings", true),
             PadTokenId = I("pad_token_id", d.PadTokenId),
             EosTokenId = I("eos_token_id", d.EosTokenId),
             DecoderStartTokenId = I("decoder_start_token_id", d.DecoderStartTokenId),

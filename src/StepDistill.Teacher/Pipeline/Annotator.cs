@@ -125,6 +125,7 @@ public sealed class Annotator
     {
         var sw = Stopwatch.StartNew();
         var inputs = InputReader.Read(inputPath);
+        if (inputs.Count == 0) throw new StepDistillException($"{inputPath}: no input records (the file is empty)");
         var cachePath = _o.CachePath ?? DefaultCachePath(outputPath);
         // One writer per output: a second run on the same file would write duplicate records and pay twice.
         using var outputLock = FileOps.AcquireLock(LockPath(outputPath), outputPath);

@@ -17,7 +17,9 @@ public static class InputReader
         var list = new List<InputRecord>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         var lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        // Strict UTF-8: bytes that are not text must not reach a paid prompt as replacement characters.
+        using var reader = new StringReader(StepDistill.Data.Utf8Text.ReadFile(path));
+        while (reader.ReadLine() is { } line)
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -28,7 +30,9 @@ public static class InputReader
             }
             catch (JsonException e)
             {
-                throw new StepDistillException($"{path} line {lineNo}: not valid JSON ({e.Message})");
+                // System.Text.Json appends "LineNumber: 0 | BytePositionInLine: n."; the line is ours already.
+                var why = e.Message.Split(" LineNumber:", 2)[0].Trim();
+                throw new StepDistillException($"{path} line {lineNo}: not valid JSON ({why})");
             }
             var id = Scalar(obj, "id", path, lineNo) ?? throw new StepDistillException($"{path} line {lineNo}: missing field 'id'");
             var input = obj["input"] is JsonValue v && v.TryGetValue<string>(out var s) ? s

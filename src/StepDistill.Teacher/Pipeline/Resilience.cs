@@ -51,8 +51,9 @@ internal static class Resilience
         }
         var owned = new List<IDisposable>();
         RateLimiter? requests = null, tokens = null;
-        if (o.RequestsPerMinute is int rpm and > 0) owned.Add(requests = PerMinute(rpm));
-        if (o.TokensPerMinute is int tpm and > 0) owned.Add(tokens = PerMinute(tpm));
+        int tokenBurst = 0;
+        if (o.RequestsPerMinute is int rpm and > 0) owned.Add(requests = PerMinute(rpm, out _));
+        if (o.TokensPerMinute is int tpm and > 0) owned.Add(tokens = PerMinute(tpm, out tokenBurst));
         if (requests != null || tokens != null)
         {
             b.AddRateLimiter(new RateLimiterStrategyOptions
@@ -63,8 +64,14 @@ internal static class Resilience
                     if (requests != null) leases.Add(await requests.AcquireAsync(1, args.Context.CancellationToken));
                     if (tokens != null && leases.All(l => l.IsAcquired))
                     {
-                        var want = args.Context.Properties.GetValue(EstimatedTokens, 1);
-                        leases.Add(await tokens.AcquireAsync(Math.Clamp(want, 1, o.TokensPerMinute!.Value), args.Context.CancellationToken));
+                        // A request larger than the bucket takes it in several helpings, so every token is counted.
+                        var want = Math.Max(1, args.Context.Properties.GetValue(EstimatedTokens, 1));
+                        while (want > 0 && leases.All(l => l.IsAcquired))
+                        {
+                            var take = Math.Min(want, tokenBurst);
+                            leases.Add(await tokens.AcquireAsync(take, args.Context.CancellationToken));
+                            want -= take;
+                        }
                     }
                     return new CombinedLease(leases);
                 },
@@ -75,15 +82,25 @@ internal static class Resilience
         return b.Build();
     }
 
-    static SlidingWindowRateLimiter PerMinute(int permits) => new(new SlidingWindowRateLimiterOptions
+    /// <summary>
+    /// A token bucket refilled smoothly at <paramref name="perMinute"/> per minute (every 100 ms or slower) that
+    /// holds at most five seconds' worth (<paramref name="burst"/>): providers enforce per-minute limits over
+    /// short periods, so a minute's quota sent at once would be refused.
+    /// </summary>
+    internal static TokenBucketRateLimiter PerMinute(int perMinute, out int burst)
     {
-        PermitLimit = permits,
-        Window = TimeSpan.FromMinutes(1),
-        SegmentsPerWindow = 12,
-        QueueLimit = int.MaxValue,
-        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        AutoReplenishment = true,
-    });
+        int perPeriod = Math.Max(1, (int)Math.Ceiling(perMinute / 600.0));
+        burst = Math.Max(perPeriod, (int)Math.Ceiling(perMinute / 12.0));
+        return new(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = burst,
+            TokensPerPeriod = perPeriod,
+            ReplenishmentPeriod = TimeSpan.FromMinutes((double)perPeriod / perMinute),
+            QueueLimit = int.MaxValue,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            AutoReplenishment = true,
+        });
+    }
 
     /// <summary>Worth another try: throttling, server errors, timeouts, broken connections, garbled bodies.</summary>
     public static bool IsTransient(Exception e) => e switch

@@ -11,6 +11,7 @@ public class SharedDatasetTests
 {
     static Dataset Load(string name, string split) => DatasetLoader.Load(SharedData.Require("datasets/" + name), split);
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Svamp_train_full_counts_and_accuracy()
     {
@@ -49,6 +50,7 @@ public class SharedDatasetTests
         return EquationEvaluator.TryEvaluate(a, out var av) && av != 0 && EquationEvaluator.TryEvaluate(b, out var bv) ? bv : null;
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Svamp_dev_and_train_follow_dev_ids()
     {
@@ -64,6 +66,7 @@ public class SharedDatasetTests
         Assert.Equal("dev", DatasetLoader.Load(SharedData.Require("datasets/svamp"), "valid").Split);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Cqa_counts_inputs_and_accuracy()
     {
@@ -90,6 +93,7 @@ public class SharedDatasetTests
     static string[] ChoicesOf(string input) =>
         input[(input.IndexOf("\nAnswer Choices:\n", StringComparison.Ordinal) + 17)..].Split('\n').Select(l => l[4..]).ToArray();
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Anli_valid_counts_and_accuracy()
     {
@@ -104,6 +108,7 @@ public class SharedDatasetTests
         Assert.Equal(668, Metrics.ScoreTeacher(d.Metric, d.Examples).Correct);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Esnli_valid_counts_and_accuracy()
     {
@@ -118,6 +123,7 @@ public class SharedDatasetTests
         Assert.Equal(7201, Metrics.ScoreTeacher(d.Metric, d.Examples).Correct);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Held_out_splits_are_absent_and_say_so()
     {
@@ -126,6 +132,7 @@ public class SharedDatasetTests
         Assert.Throws<StepDistillException>(() => Load("esnli", "train"));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task Async_load_matches_sync_load()
     {

@@ -27,6 +27,7 @@ public class T5TokenizerTests
         return (TokenizerLoader.Load(dir), LoadCases(dir), dir);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Encode_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -40,6 +41,7 @@ public class T5TokenizerTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Decode_skipping_specials_matches_hf_slow_tokenizer_on_all_reference_cases()
     {
@@ -52,6 +54,7 @@ public class T5TokenizerTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Conventions_vocab_size_sentinels_and_empty_text()
     {
@@ -76,6 +79,7 @@ public class T5TokenizerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => t5.SentinelId(100));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Decode_without_skipping_prints_special_tokens()
     {
@@ -92,6 +96,7 @@ public class T5TokenizerTests
         Assert.Equal("Hello<unk><unk>", tok.Decode([8774, -100, 32127], skipSpecialTokens: false));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Save_then_load_round_trips_ids_and_copies_model_bytes()
     {
@@ -118,6 +123,7 @@ public class T5TokenizerTests
         finally { Directory.Delete(outDir, recursive: true); }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Extra_ids_come_from_tokenizer_config()
     {
@@ -136,6 +142,7 @@ public class T5TokenizerTests
         finally { Directory.Delete(outDir, recursive: true); }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Saved_configs_match_the_ones_hf_wrote()
     {

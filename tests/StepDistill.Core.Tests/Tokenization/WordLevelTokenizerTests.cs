@@ -105,7 +105,7 @@ public sealed class WordLevelTokenizerTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), """{"model": {"type": "BPE", "vocab": {}}}""");
         var e = Assert.Throws<StepDistillException>(() => TokenizerLoader.Load(_dir));
-        Assert.Contains("no tokenizer found", e.Message);
+        Assert.Contains("tokenizer.json: tokenizer model type \"BPE\" is not supported", e.Message);
     }
 
     [Fact]

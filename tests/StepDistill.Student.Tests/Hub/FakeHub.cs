@@ -57,6 +57,9 @@ public sealed class FakeHub : IDisposable
     }
 
     public string Endpoint { get; }
+
+    /// <summary>Where LFS files are redirected: this server's own /cdn/ by default, or another server's (another origin).</summary>
+    public string? CdnEndpoint { get; set; }
     public IReadOnlyList<FakeRequest> Requests => _requests.ToArray();
 
     /// <summary>The next GET of <paramref name="file"/>'s bytes closes the connection after <paramref name="bytes"/> bytes.</summary>
@@ -160,7 +163,7 @@ public sealed class FakeHub : IDisposable
             var sha = Sha256(bytes);
             await Respond(s, method, 302,
             [
-                ("Location", $"{Endpoint}/cdn/{sha}"), ("X-Repo-Commit", commit!), ("X-Linked-Etag", $"\"{sha}\""),
+                ("Location", $"{CdnEndpoint ?? Endpoint}/cdn/{sha}"), ("X-Repo-Commit", commit!), ("X-Linked-Etag", $"\"{sha}\""),
                 ("X-Linked-Size", bytes.Length.ToString()), ("ETag", $"\"{GitSha1(bytes)}\""),
             ], []);
             return;

@@ -12,6 +12,7 @@ public class HubFixtureTests
         new FakeRepo(repoId).Commit(Main,
             Directory.GetFiles(folder).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes), "main");
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task The_tiny_t5_fixture_downloads_byte_for_byte_without_its_reference_files()
     {
@@ -30,6 +31,7 @@ public class HubFixtureTests
             "d0c11ebf9111199a23081ee135f03323b98e9a767c23e01994c749249ae28829")));
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public async Task The_bin_only_fixture_downloads_and_its_weights_load()
     {

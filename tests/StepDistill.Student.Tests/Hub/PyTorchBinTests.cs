@@ -11,6 +11,7 @@ namespace StepDistill.Student.Tests.Hub;
 [Collection("console")]
 public class PyTorchBinTests
 {
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void The_fixture_bin_loads_bit_identical_to_its_safetensors_twin()
     {
@@ -39,6 +40,7 @@ public class PyTorchBinTests
         }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void The_malicious_fixture_is_refused_and_its_payload_never_runs()
     {

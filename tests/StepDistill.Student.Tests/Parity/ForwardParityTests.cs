@@ -9,6 +9,7 @@ public class ForwardParityTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Checkpoints => new() { "t5-tiny-v1_0", "t5-tiny-v1_1" };
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void RelativePositionBuckets_MatchHuggingFace(string checkpoint)
@@ -25,6 +26,7 @@ public class ForwardParityTests(ITestOutputHelper output)
         }
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void PositionBias_MatchesHuggingFace(string checkpoint)
@@ -34,6 +36,7 @@ public class ForwardParityTests(ITestOutputHelper output)
         CheckPositionBias(r, model, output);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [MemberData(nameof(Checkpoints))]
     public void Forward_HiddenStatesAttentionsLogitsAndLoss_MatchHuggingFace(string checkpoint)

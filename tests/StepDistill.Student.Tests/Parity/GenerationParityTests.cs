@@ -13,6 +13,7 @@ namespace StepDistill.Student.Tests.Parity;
 [Collection("generator hooks")]
 public class GenerationParityTests(ITestOutputHelper output)
 {
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0")]
     [InlineData("t5-tiny-v1_1")]
@@ -23,6 +24,7 @@ public class GenerationParityTests(ITestOutputHelper output)
         CheckGreedy(r, model, output);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0", 1)]
     [InlineData("t5-tiny-v1_0", 3)]
@@ -35,6 +37,7 @@ public class GenerationParityTests(ITestOutputHelper output)
         CheckBeam(r, model, returnSequences, output);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void Batched_EqualsOneByOne()
     {

@@ -33,6 +33,7 @@ public class PlantedErrorTests(ITestOutputHelper output)
         return data;
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [MemberData(nameof(Cases))]
     public void PlantedError_FailsTheParityCheck(string checkpoint, string error, string check)

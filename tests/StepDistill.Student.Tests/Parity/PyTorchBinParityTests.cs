@@ -9,6 +9,7 @@ namespace StepDistill.Student.Tests.Parity;
 [Collection("generator hooks")]
 public class PyTorchBinParityTests(ITestOutputHelper output)
 {
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void BinCheckpoint_ReproducesReferenceOutputs()
     {
@@ -25,6 +26,7 @@ public class PyTorchBinParityTests(ITestOutputHelper output)
         GenerationParityTests.CheckGreedy(r, model, output);
     }
 
+    [Trait("Category", "SharedData")]
     [SkippableFact]
     public void MaliciousPickle_IsRefused_AndNeverRuns()
     {

@@ -5,6 +5,7 @@ namespace StepDistill.Student.Tests.Parity;
 
 public class RoundTripTests
 {
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0")]
     [InlineData("t5-tiny-v1_1")]

@@ -8,6 +8,7 @@ namespace StepDistill.Student.Tests.Parity;
 /// <summary>Gradients and one AdamW step against Hugging Face + torch.optim.AdamW (eval mode, no dropout).</summary>
 public class TrainStepParityTests(ITestOutputHelper output)
 {
+    [Trait("Category", "SharedData")]
     [SkippableTheory]
     [InlineData("t5-tiny-v1_0")]
     [InlineData("t5-tiny-v1_1")]

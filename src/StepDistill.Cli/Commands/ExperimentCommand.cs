@@ -44,7 +44,7 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
     {
         var ct = CliRunner.Cancellation(cancellationToken);
         var clock = Stopwatch.StartNew();
-        var metric = s.ParseMetric();
+        var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
         var grid = new ExperimentGrid(s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList(),
                                       ExperimentGrid.ParseDoubles(s.Fractions, "--fractions"), ExperimentGrid.ParseInts(s.Seeds, "--seeds"),

@@ -19,7 +19,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : AsyncCommand<TrainCom
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
-        var metric = s.ParseMetric();
+        var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
         var dev = await LoadDevAsync(s, metric, ct);

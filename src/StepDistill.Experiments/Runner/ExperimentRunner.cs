@@ -108,28 +108,21 @@ public sealed class ExperimentRunner
         Threads = ChildProcess is null ? baseOptions.Threads : 1,
     };
 
-    /// <summary>Runs <c>stepdistill train</c> with the cell's options; its log goes to <c>train.log</c> in the cell folder.</summary>
+    /// <summary>The file a child cell reads its options from (<see cref="TrainingOptions.ToJson"/>'s form).</summary>
+    public const string OptionsFile = "options.json";
+
+    /// <summary>
+    /// Runs <c>stepdistill train</c> on the cell's options, passed as <see cref="OptionsFile"/> (the form the trainer writes
+    /// in <c>run.json</c>); its log goes to <c>train.log</c> in the cell folder.
+    /// </summary>
     static async Task<TrainingResult> TrainInChildAsync((string File, string[] Prefix) child, TrainingOptions o, string trainPath, string? devPath,
                                                         string dir, CancellationToken ct)
     {
         Directory.CreateDirectory(dir);
-        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        var args = new List<string>(child.Prefix)
-        {
-            "train", "--data", trainPath, "--out", dir, "--method", o.Method.Name(), "--labels", o.Labels.Name(),
-            "--alpha", F(o.Alpha), "--model", o.Model, "--tokenizer", o.Tokenizer, "--fraction", F(o.Fraction),
-            "--seed", o.Seed.ToString(CultureInfo.InvariantCulture), "--max-steps", o.MaxSteps.ToString(CultureInfo.InvariantCulture),
-            "--batch-size", o.BatchSize.ToString(CultureInfo.InvariantCulture), "--grad-accum", o.GradientAccumulation.ToString(CultureInfo.InvariantCulture),
-            "--weight-decay", F(o.WeightDecay), "--warmup", o.WarmupSteps.ToString(CultureInfo.InvariantCulture), "--schedule", o.Schedule,
-            "--clip", F(o.ClipNorm), "--eval-every", o.EvalEvery.ToString(CultureInfo.InvariantCulture),
-            "--eval-batch-size", o.EvalBatchSize.ToString(CultureInfo.InvariantCulture), "--log-every", o.LogEvery.ToString(CultureInfo.InvariantCulture),
-            "--max-input-length", o.MaxInputLength.ToString(CultureInfo.InvariantCulture), "--max-target-length", o.MaxTargetLength.ToString(CultureInfo.InvariantCulture),
-            "--max-new-tokens", o.MaxNewTokens.ToString(CultureInfo.InvariantCulture), "--keep-last", o.KeepLast.ToString(CultureInfo.InvariantCulture),
-            "--device", o.Device, "--threads", "1",
-        };
+        var optionsFile = Path.Combine(dir, OptionsFile);
+        AtomicFile.WriteAllText(optionsFile, o.ToJson());
+        var args = new List<string>(child.Prefix) { "train", "--options", optionsFile, "--data", trainPath, "--out", dir };
         if (devPath is not null) { args.Add("--dev"); args.Add(devPath); }
-        if (o.LearningRate is { } lr) { args.Add("--lr"); args.Add(F(lr)); }
-        if (o.Dropout is { } dp) { args.Add("--dropout"); args.Add(F(dp)); }
         var psi = new ProcessStartInfo(child.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {child.File}");
@@ -140,10 +133,6 @@ public sealed class ExperimentRunner
         catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw; }
         await Task.WhenAll(copyOut, copyErr);
         if (p.ExitCode != 0) throw new StepDistillException($"training cell {dir} failed (exit {p.ExitCode}); see {Path.Combine(dir, "train.log")}");
-        // The child leaves its run folder; read what the in-process trainer would have returned.
-        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(Trainer.LatestCheckpoint(dir)!, Trainer.StateFile)))!;
-        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Trainer.RunFile)))!;
-        return new TrainingResult(state["step"]!.GetValue<int>(), state["best_accuracy"]?.GetValue<double>(), state["best_step"]!.GetValue<int>(),
-            Path.Combine(dir, Trainer.BestDir), Trainer.LatestCheckpoint(dir)!, state["elapsed_s"]!.GetValue<double>(), run["train"]!["used"]!.GetValue<int>());
+        return Trainer.ReadResult(dir);
     }
 }

@@ -2,6 +2,8 @@ using System.ComponentModel;
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Options;
+using StepDistill.Cli.Progress;
 using StepDistill.Teacher.Clients;
 using StepDistill.Teacher.Pipeline;
 using StepDistill.Teacher.Prompts;
@@ -77,7 +79,7 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
     {
         if (s.Prompt is null) throw new StepDistillException("--prompt is required (a built-in name: " + string.Join(", ", PromptLibrary.Names) + ", or a prompt file)");
         if (s.Input is null) throw new StepDistillException("--input is required");
-        var prompt = PromptLibrary.Resolve(s.Prompt);
+        var prompt = OptionBinding.Translate(typeof(Settings), () => PromptLibrary.Resolve(s.Prompt));
         if (s.Style != null)
             prompt = prompt with
             {
@@ -104,60 +106,36 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
         Uri? endpoint = null;
         if (s.Endpoint != null && !Uri.TryCreate(s.Endpoint, UriKind.Absolute, out endpoint))
             throw new StepDistillException($"--endpoint '{s.Endpoint}' is not an absolute URL");
-        using var teacher = TeacherFactory.Create(s.Teacher, new TeacherOptions
+        using var teacher = OptionBinding.Translate(typeof(Settings), () => TeacherFactory.Create(s.Teacher, new TeacherOptions
         {
             Endpoint = endpoint, ApiKeyEnv = s.ApiKeyEnv, AzureApiVersion = s.ApiVersion,
             NetworkTimeout = TimeSpan.FromSeconds(s.Timeout + 30), ContextSize = s.ContextSize, Threads = s.Threads,
-        });
-        var annotator = new Annotator(teacher, prompt, options);
+        }));
+        var annotator = OptionBinding.Translate(typeof(Settings), () => new Annotator(teacher, prompt, options));
 
-        // Ctrl-C: stop starting work, let finished records be written, exit 130. A second Ctrl-C kills.
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cts.IsCancellationRequested) return;
-            e.Cancel = true;
-            Console.Error.WriteLine("stopping: finishing records in flight (Ctrl-C again to abort)");
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var progress = new LatestProgress();
-            var run = annotator.RunAsync(s.Input, s.Output, progress, cts.Token);
-            var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected && !Console.IsOutputRedirected;
-            if (interactive)
+        // Ctrl-C (the CLI's one handler): stop starting work, let finished records be written, exit 130.
+        var ct = CliRunner.Cancellation(cancellationToken);
+        var progress = new LatestProgress();
+        var run = annotator.RunAsync(s.Input, s.Output, progress, ct);
+        var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
+        await ConsoleProgress.RunAsync(CliConsole.Error,
+            [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn()],
+            async ctx =>
             {
-                await AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask("annotate", maxValue: 1);
-                        while (!run.IsCompleted)
-                        {
-                            await Task.WhenAny(run, Task.Delay(250));
-                            if (progress.Latest is { } p) { task.MaxValue = Math.Max(1, p.Total); task.Value = p.Done; task.Description = Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s"; }
-                        }
-                        task.Value = task.MaxValue;
-                    });
-            }
-            else
-            {
-                var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
+                var task = ctx?.AddTask("annotate", maxValue: 1);
                 while (!run.IsCompleted)
                 {
-                    await Task.WhenAny(run, Task.Delay(interval));
-                    if (!run.IsCompleted && progress.Latest is { } p) Console.Error.WriteLine("annotate: " + Describe(p) + Rate(p));
+                    await Task.WhenAny(run, Task.Delay(task is null ? interval : TimeSpan.FromMilliseconds(250)));
+                    if (progress.Latest is not { } p) continue;
+                    if (task is null) { if (!run.IsCompleted) ConsoleProgress.Log("annotate: " + Describe(p) + Rate(p)); }
+                    else (task.MaxValue, task.Value, task.Description) = (Math.Max(1, p.Total), p.Done, Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s");
                 }
-            }
-            var summary = await run;
-            PrintSummary(summary, s.Output);
-            return summary.Cancelled ? 130 : 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+                if (task is not null) task.Value = task.MaxValue;
+                return 0;
+            });
+        var summary = await run;
+        PrintSummary(summary, s.Output);
+        return summary.Cancelled ? 130 : 0;
     }
 
     static string Describe(AnnotateProgress p) =>

@@ -5,6 +5,7 @@ using Spectre.Console.Cli;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Student.Model;
+using StepDistill.Cli.Progress;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;

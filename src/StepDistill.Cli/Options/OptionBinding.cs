@@ -62,7 +62,7 @@ internal static class OptionBinding
         try { return action(); }
         catch (StepDistillException e) when (e.Property is not null && Flag(settings, e.Property) is { } flag)
         {
-            throw new StepDistillException($"{flag} {StepDistillException.Format(e.Value)}: {e.Rule}", e);
+            throw new StepDistillException(e.Value is null ? $"{flag}: {e.Rule}" : $"{flag} {StepDistillException.Format(e.Value)}: {e.Rule}", e);
         }
     }
 }

@@ -66,7 +66,7 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
         {
             var rate = string.IsNullOrEmpty(value) ? 0.05
                 : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) ? r
-                : throw new StepDistillException($"--teacher simulated:{value}: expected an error rate such as simulated:0.05");
+                : throw StepDistillException.InvalidOption("Teacher", $"simulated:{value}", "expected an error rate such as simulated:0.05");
             return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix, SimulatedTeacherChatClient.ModelName);
         });
         PromptLibrary.Register(LegsTask.Name, () => PromptFile.Parse(LegsPrompt.FileText(), "built-in:legs"));
@@ -124,7 +124,7 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
         var o = options.Training;
         var setup = string.Create(CultureInfo.InvariantCulture, $"""
             - task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); {splits.Train.Count} train / {splits.Dev.Count} dev / {splits.Test.Count} test questions, seed {options.Task.Seed}
-            - teacher: {(options.Teacher == SimulatedPrefix ? $"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); use `--teacher` for a real LLM" : options.Teacher)}, through the annotate pipeline
+            - teacher: {(options.Teacher == SimulatedPrefix ? $"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); a real LLM teacher can replace it" : options.Teacher)}, through the annotate pipeline
             - student: from-scratch `{o.Model}` T5 with a word-level vocabulary built from the task; same initialisation for both methods (seed)
             - training: {o.MaxSteps} steps, batch {o.BatchSize}, AdamW lr {o.LearningRate}, warm-up {o.WarmupSteps}, linear decay, weight decay {o.WeightDecay}; checkpoint chosen on dev every {o.EvalEvery} steps
             - standard fine-tuning: input → gold label; distilling step-by-step: `predict:` input → gold label and `explain:` input → teacher rationale, α = 0.5
@@ -137,5 +137,5 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
     }
 
     /// <summary>How to start the CLI for parallel cells; set by the CLI (null: cells run one at a time in-process).</summary>
-    public (string File, string[] Prefix)? ChildProcess { get; init; }
+    public CellProcess? ChildProcess { get; init; }
 }

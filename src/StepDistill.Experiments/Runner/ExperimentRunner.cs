@@ -28,6 +28,12 @@ public sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, s
     }
 }
 
+/// <summary>One cell for a child process to train: its options file (<see cref="TrainingOptions.ToJson"/>'s form), data and run folder.</summary>
+public sealed record CellJob(string OptionsFile, string TrainPath, string? DevPath, string OutDir);
+
+/// <summary>The command that trains <paramref name="job"/> in a child process (output is redirected by the runner).</summary>
+public delegate ProcessStartInfo CellProcess(CellJob job);
+
 /// <summary>
 /// Runs every cell of a grid: trains a student (in this process, or as parallel child processes of the CLI, one
 /// libtorch thread each), evaluates its best checkpoint, and records the result. Finished cells are skipped on a
@@ -46,8 +52,8 @@ public sealed class ExperimentRunner
         this.log = log ?? (_ => { });
     }
 
-    /// <summary>How to start the CLI as a child process (file and leading arguments); null runs cells in-process.</summary>
-    public (string File, string[] Prefix)? ChildProcess { get; init; }
+    /// <summary>How to start a child process that trains one cell (the CLI supplies it); null runs cells in-process.</summary>
+    public CellProcess? ChildProcess { get; init; }
     public int Parallel { get; init; } = 1;
 
     public string CellDir(Cell cell) => Path.Combine(outDir, "cells", cell.Key);
@@ -115,17 +121,15 @@ public sealed class ExperimentRunner
     /// Runs <c>stepdistill train</c> on the cell's options, passed as <see cref="OptionsFile"/> (the form the trainer writes
     /// in <c>run.json</c>); its log goes to <c>train.log</c> in the cell folder.
     /// </summary>
-    static async Task<TrainingResult> TrainInChildAsync((string File, string[] Prefix) child, TrainingOptions o, string trainPath, string? devPath,
+    static async Task<TrainingResult> TrainInChildAsync(CellProcess child, TrainingOptions o, string trainPath, string? devPath,
                                                         string dir, CancellationToken ct)
     {
         Directory.CreateDirectory(dir);
         var optionsFile = Path.Combine(dir, OptionsFile);
         AtomicFile.WriteAllText(optionsFile, o.ToJson());
-        var args = new List<string>(child.Prefix) { "train", "--options", optionsFile, "--data", trainPath, "--out", dir };
-        if (devPath is not null) { args.Add("--dev"); args.Add(devPath); }
-        var psi = new ProcessStartInfo(child.File) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {child.File}");
+        var psi = child(new CellJob(optionsFile, trainPath, devPath, dir));
+        (psi.RedirectStandardOutput, psi.RedirectStandardError, psi.UseShellExecute) = (true, true, false);
+        using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {psi.FileName}");
         await using var logFile = new StreamWriter(Path.Combine(dir, "train.log"), append: true);
         var copyOut = p.StandardOutput.BaseStream.CopyToAsync(logFile.BaseStream, ct);
         var copyErr = p.StandardError.BaseStream.CopyToAsync(logFile.BaseStream, ct);

@@ -85,9 +85,9 @@ public sealed class Annotator
 
     public Annotator(TeacherClient teacher, PromptTemplate prompt, AnnotateOptions options)
     {
-        if (options.Samples < 1) throw new StepDistillException($"--samples must be at least 1, got {options.Samples}");
-        if (options.Concurrency < 1) throw new StepDistillException($"--concurrency must be at least 1, got {options.Concurrency}");
-        if (options.Timeout <= TimeSpan.Zero) throw new StepDistillException("--timeout must be positive");
+        if (options.Samples < 1) throw StepDistillException.InvalidOption(nameof(options.Samples), options.Samples, "must be at least 1");
+        if (options.Concurrency < 1) throw StepDistillException.InvalidOption(nameof(options.Concurrency), options.Concurrency, "must be at least 1");
+        if (options.Timeout <= TimeSpan.Zero) throw StepDistillException.InvalidOption(nameof(options.Timeout), options.Timeout, "must be positive");
         _teacher = teacher; _prompt = prompt; _o = options;
         _parser = AnswerParsers.Get(prompt.Task);
     }
@@ -182,7 +182,7 @@ public sealed class Annotator
             else Interlocked.Increment(ref c.CacheHits);
             var parsed = AnswerParsers.Parse(_prompt, _parser, cached.Text, rec.Input);
             if (!parsed.Ok && cached.FinishReason == "length")
-                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise --max-tokens)" };
+                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise the maximum output tokens)" };
             return new Sample(index, cached.Text, cached.FinishReason, parsed, null);
         }
 

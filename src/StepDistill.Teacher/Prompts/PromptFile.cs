@@ -166,7 +166,7 @@ public static class PromptLibrary
         if (BuiltInNames.Contains(nameOrPath, StringComparer.OrdinalIgnoreCase))
             return PromptFile.Parse(ReadBuiltIn(nameOrPath.ToLowerInvariant()), $"built-in prompt '{nameOrPath.ToLowerInvariant()}'");
         if (File.Exists(nameOrPath)) return PromptFile.Load(nameOrPath);
-        throw new StepDistillException($"--prompt '{nameOrPath}' is neither a built-in prompt ({string.Join(", ", Names)}) nor an existing file");
+        throw StepDistillException.InvalidOption("Prompt", nameOrPath, $"neither a built-in prompt ({string.Join(", ", Names)}) nor an existing file");
     }
 
     /// <summary>The text of a built-in prompt file, e.g. to copy it as a starting point for your own.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using Polly;
+using StepDistill.Data;
 using StepDistill.Teacher.Cache;
 using StepDistill.Teacher.Clients;
 using StepDistill.Teacher.Parsing;
@@ -241,7 +242,7 @@ public sealed class Annotator
         if (parsed.Count == 0)
         {
             var failedAll = samples.All(s => s.Error != null);
-            status = failedAll ? "failed" : "unparseable";
+            status = failedAll ? AnnotationStatus.Failed : AnnotationStatus.Unparseable;
             error = string.Join("; ", samples.Select(s => s.Error ?? s.Parsed?.Reason).Where(r => r != null).Distinct());
         }
         else
@@ -252,13 +253,13 @@ public sealed class Annotator
             var winner = groups[0];
             teacherLabel = winner.First().Parsed!.Answer;
             agreeing = winner.Select(s => s.Parsed!.Rationale!).ToList();
-            status = "ok";
+            status = AnnotationStatus.Ok;
             if (_o.RequireGoldMatch && rec.Label != null)
             {
                 var matching = parsed.Where(s => _parser.Matches(s.Parsed!.Answer!, rec.Label, rec.Input)).ToList();
                 if (matching.Count == 0)
                 {
-                    status = "mismatch";
+                    status = AnnotationStatus.Mismatch;
                     agreeing = [];
                     error = $"no sample's answer matches the gold label '{rec.Label}'";
                 }
@@ -280,9 +281,9 @@ public sealed class Annotator
         }
         switch (status)
         {
-            case "ok": Interlocked.Increment(ref c.Ok); break;
-            case "failed": Interlocked.Increment(ref c.Failed); break;
-            case "mismatch": Interlocked.Increment(ref c.Mismatch); break;
+            case AnnotationStatus.Ok: Interlocked.Increment(ref c.Ok); break;
+            case AnnotationStatus.Failed: Interlocked.Increment(ref c.Failed); break;
+            case AnnotationStatus.Mismatch: Interlocked.Increment(ref c.Mismatch); break;
             default: Interlocked.Increment(ref c.Unparseable); break;
         }
         record["rationale"] = rationale;

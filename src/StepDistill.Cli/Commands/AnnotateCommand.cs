@@ -3,6 +3,7 @@ using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using StepDistill.Cli.Options;
+using StepDistill.Experiments.Demo;
 using StepDistill.Cli.Progress;
 using StepDistill.Teacher.Clients;
 using StepDistill.Teacher.Pipeline;
@@ -77,9 +78,9 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (s.Prompt is null) throw new StepDistillException("--prompt is required (a built-in name: " + string.Join(", ", PromptLibrary.Names) + ", or a prompt file)");
+        if (s.Prompt is null) throw new StepDistillException("--prompt is required (a built-in name: " + string.Join(", ", PromptLibrary.Names(DemoRunner.Prompts)) + ", or a prompt file)");
         if (s.Input is null) throw new StepDistillException("--input is required");
-        var prompt = OptionBinding.Translate(typeof(Settings), () => PromptLibrary.Resolve(s.Prompt));
+        var prompt = OptionBinding.Translate(typeof(Settings), () => PromptLibrary.Resolve(s.Prompt, DemoRunner.Prompts));
         if (s.Style != null)
             prompt = prompt with
             {
@@ -110,7 +111,7 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
         {
             Endpoint = endpoint, ApiKeyEnv = s.ApiKeyEnv, AzureApiVersion = s.ApiVersion,
             NetworkTimeout = TimeSpan.FromSeconds(s.Timeout + 30), ContextSize = s.ContextSize, Threads = s.Threads,
-        }));
+        }, DemoRunner.Teachers));
         var annotator = OptionBinding.Translate(typeof(Settings), () => new Annotator(teacher, prompt, options));
 
         // Ctrl-C (the CLI's one handler): stop starting work, let finished records be written, exit 130.

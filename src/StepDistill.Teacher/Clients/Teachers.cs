@@ -45,11 +45,11 @@ public sealed class TeacherClient(IChatClient client, string id, string model, i
 
 /// <summary>
 /// Creates a <see cref="Teacher"/> from a teacher spec <c>prefix:value</c>. Built in: <c>openai</c>,
-/// <c>azure</c>, <c>ollama</c>, <c>gguf</c>; others (e.g. an offline simulated teacher) register their prefix.
+/// <c>azure</c>, <c>ollama</c>, <c>gguf</c>; callers pass others (e.g. an offline simulated teacher) by prefix.
 /// </summary>
 public static class TeacherFactory
 {
-    static readonly Dictionary<string, Func<string, TeacherOptions, TeacherClient>> Factories = new(StringComparer.OrdinalIgnoreCase)
+    static readonly IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> BuiltIn = new Dictionary<string, Func<string, TeacherOptions, TeacherClient>>(StringComparer.OrdinalIgnoreCase)
     {
         ["openai"] = CreateOpenAI,
         ["azure"] = CreateAzure,
@@ -57,28 +57,28 @@ public static class TeacherFactory
         ["gguf"] = CreateGguf,
     };
 
-    public static IEnumerable<string> Prefixes { get { lock (Factories) return Factories.Keys.ToArray(); } }
+    /// <summary>The built-in kinds, then those of <paramref name="extra"/>.</summary>
+    public static IEnumerable<string> Prefixes(IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null) =>
+        BuiltIn.Keys.Concat(extra?.Keys ?? []);
 
-    /// <summary>Registers a teacher kind; <paramref name="factory"/> gets the text after the colon.</summary>
-    public static void Register(string prefix, Func<string, TeacherOptions, TeacherClient> factory)
-    {
-        lock (Factories) Factories[prefix] = factory;
-    }
-
-    public static (string Prefix, string Value) ParseSpec(string spec)
+    /// <summary>Splits <c>kind:value</c>.</summary>
+    public static (string Prefix, string Value) ParseSpec(string spec, IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null)
     {
         var colon = spec.IndexOf(':');
         if (colon <= 0 || colon == spec.Length - 1)
-            throw StepDistillException.InvalidOption("Teacher", spec, $"must look like <kind>:<model> with kind one of {string.Join(", ", Prefixes)} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
+            throw StepDistillException.InvalidOption("Teacher", spec, $"must look like <kind>:<model> with kind one of {string.Join(", ", Prefixes(extra))} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
         return (spec[..colon], spec[(colon + 1)..]);
     }
 
-    public static TeacherClient Create(string spec, TeacherOptions options)
+    /// <summary>
+    /// Creates the teacher <paramref name="spec"/> names. Kinds beyond the built-in ones (e.g. the demo's simulated
+    /// teacher) are passed in <paramref name="extra"/>, by prefix; each factory gets the text after the colon.
+    /// </summary>
+    public static TeacherClient Create(string spec, TeacherOptions options, IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null)
     {
-        var (prefix, value) = ParseSpec(spec);
-        Func<string, TeacherOptions, TeacherClient>? f;
-        lock (Factories) Factories.TryGetValue(prefix, out f);
-        if (f is null) throw StepDistillException.InvalidOption("Teacher", spec, $"unknown kind '{prefix}' (known: {string.Join(", ", Prefixes)})");
+        var (prefix, value) = ParseSpec(spec, extra);
+        var f = BuiltIn.GetValueOrDefault(prefix) ?? extra?.FirstOrDefault(kv => string.Equals(kv.Key, prefix, StringComparison.OrdinalIgnoreCase)).Value;
+        if (f is null) throw StepDistillException.InvalidOption("Teacher", spec, $"unknown kind '{prefix}' (known: {string.Join(", ", Prefixes(extra))})");
         return f(value, options);
     }
 

@@ -32,10 +32,10 @@ public interface IAnswerParser
     }
 }
 
-/// <summary>Registry of answer parsers by task name; others can add their own.</summary>
+/// <summary>The answer parsers by task name (fixed: a new task parser is added here, see ARCHITECTURE.md).</summary>
 public static partial class AnswerParsers
 {
-    static readonly Dictionary<string, IAnswerParser> Registry = new(StringComparer.OrdinalIgnoreCase)
+    static readonly IReadOnlyDictionary<string, IAnswerParser> Registry = new Dictionary<string, IAnswerParser>(StringComparer.OrdinalIgnoreCase)
     {
         ["arithmetic"] = new ArithmeticParser(),
         ["choice"] = new ChoiceParser(),
@@ -43,17 +43,11 @@ public static partial class AnswerParsers
         ["text"] = new TextParser(),
     };
 
-    public static IEnumerable<string> Names { get { lock (Registry) return Registry.Keys.ToArray(); } }
-    public static bool Exists(string task) { lock (Registry) return Registry.ContainsKey(task); }
+    public static IEnumerable<string> Names => Registry.Keys;
+    public static bool Exists(string task) => Registry.ContainsKey(task);
 
-    public static void Register(string task, IAnswerParser parser) { lock (Registry) Registry[task] = parser; }
-
-    public static IAnswerParser Get(string task)
-    {
-        lock (Registry)
-            return Registry.TryGetValue(task, out var p) ? p
-                : throw new StepDistillException($"unknown task '{task}' (known: {string.Join(", ", Registry.Keys)})");
-    }
+    public static IAnswerParser Get(string task) =>
+        Registry.TryGetValue(task, out var p) ? p : throw new StepDistillException($"unknown task '{task}' (known: {string.Join(", ", Registry.Keys)})");
 
     /// <summary>Splits a completion into rationale and answer under the prompt's conventions.</summary>
     public static ParsedCompletion Parse(PromptTemplate prompt, IAnswerParser parser, string completion, string input)

@@ -24,23 +24,16 @@ public class GenerationParityTests
         var top5Ids = r["generate.greedy.step_top5_ids"];
         var top5Logits = r["generate.greedy.step_top5_logits"];
         var steps = 0;
-        T5Generator.OnStepLogits = (step, logits) =>
+        var onStep = (int step, Tensor logits) =>
         {
             var (vals, idx) = logits.topk(5, dim: -1);
             Assert.Equal(Reference.Longs(top5Ids[step]), Reference.Longs(idx));
             Reference.AssertClose(top5Logits[step], vals, 1e-4, 1e-5, $"step {step} top-5 logits");
             steps++;
         };
-        try
-        {
-            var result = T5Generator.Generate(model, r["forward.input_ids"], r["forward.attention_mask"], new GenerationOptions { MaxNewTokens = 12 });
-            Assert.Equal(Rows(r["generate.greedy.sequences"]), result.Sequences);
-            Assert.Equal(12, steps);
-        }
-        finally
-        {
-            T5Generator.OnStepLogits = null;
-        }
+        var result = T5Generator.Generate(model, r["forward.input_ids"], r["forward.attention_mask"], new GenerationOptions { MaxNewTokens = 12, OnStepLogits = onStep });
+        Assert.Equal(Rows(r["generate.greedy.sequences"]), result.Sequences);
+        Assert.Equal(12, steps);
     }
 
     [SkippableTheory]

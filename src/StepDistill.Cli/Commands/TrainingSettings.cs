@@ -16,7 +16,7 @@ namespace StepDistill.Cli.Commands;
 /// </summary>
 internal abstract class TrainingSettings : CommonSettings
 {
-    [CommandOption("-d|--data <PATH>")]
+    [CommandOption("-d|--data <PATH>", isRequired: true)]
     [Description("Training data: our JSONL file, a folder with train.jsonl/dev.jsonl, or an official-layout folder (datasets/svamp).")]
     public string? Data { get; init; }
 
@@ -127,16 +127,9 @@ internal abstract class TrainingSettings : CommonSettings
     /// <summary>The <c>--metric</c> value, parsed; null when not given.</summary>
     public MetricKind? MetricKind => Metric is null ? null : OptionBinding.Translate(GetType(), () => OptionParsers.Metric(Metric));
 
-    [CommandOption("-o|--out <DIR>")]
+    [CommandOption("-o|--out <DIR>", isRequired: true)]
     [Description("Run folder: run.json, metrics.jsonl, checkpoints, best/. Re-running the same command resumes it.")]
     public string? Out { get; init; }
-
-    public override ValidationResult Validate()
-    {
-        if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data is required");
-        if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required");
-        return base.Validate();
-    }
 
     /// <summary>
     /// The training options: the record's defaults (or <c>--options FILE</c>), overlaid with every flag given; the model

@@ -31,6 +31,9 @@ public sealed class Trainer
     public const string BestDir = "best";
     public const string DevPredictionsFile = "dev_predictions.jsonl";
 
+    // AdamW as Hugging Face's Trainer defaults (torch.optim.AdamW's defaults too); the parity tests pin them.
+    const double AdamBeta1 = 0.9, AdamBeta2 = 0.999, AdamEpsilon = 1e-8;
+
     readonly TrainingOptions o;
     readonly string outDir;
     readonly ITrainingObserver observer;
@@ -97,7 +100,7 @@ public sealed class Trainer
         var info = new StudentInfo(o.Method.Name(), o.Labels.Name(), o.Method == Method.StepByStep ? MethodNames.PredictPrefix : "",
                                    MetricKinds.Name(train.Metric));
         var model = student.Model;
-        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: o.WeightDecay);
+        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, weight_decay: o.WeightDecay);
         var state = new State(0, 0, 0, null, 0, 0);
         if (latest is not null)
         {

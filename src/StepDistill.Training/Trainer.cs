@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using StepDistill.Data;
 using StepDistill.Evaluation;
+using StepDistill.Inference;
 using StepDistill.Student;
 using StepDistill.Student.Model;
 using TorchSharp;
@@ -80,8 +81,8 @@ public sealed class Trainer
 
         var subset = train.Subsample(o.Fraction, o.Seed);
         using var student = latest is not null
-            ? Training.Student.Load(latest, device, o.Dropout)
-            : Training.Student.Create(o.Model, o.Tokenizer, o.Seed, device, o.Dropout);
+            ? T5Student.Load(latest, device, o.Dropout)
+            : T5Student.Create(o.Model, o.Tokenizer, o.Seed, device, o.Dropout);
         var pretrained = latest is not null ? ReadPretrained(runFile) : student.Pretrained;
         var peakLr = o.EffectiveLearningRate(pretrained);
         var counter = new TruncationCounter();
@@ -290,7 +291,7 @@ public sealed class Trainer
             : null;
 
     /// <summary>Writes a checkpoint into a temporary folder, then renames it: a kill never leaves a half-written one.</summary>
-    string SaveCheckpoint(Training.Student student, StudentInfo info, OptimizerHelper optimizer, State s)
+    string SaveCheckpoint(T5Student student, StudentInfo info, OptimizerHelper optimizer, State s)
     {
         var final = Path.Combine(outDir, $"checkpoint-{s.Step:D7}");
         var tmp = final + ".tmp";
@@ -312,7 +313,7 @@ public sealed class Trainer
         return final;
     }
 
-    void SaveBest(Training.Student student, StudentInfo info, StepDistill.Evaluation.EvaluationReport? report)
+    void SaveBest(T5Student student, StudentInfo info, StepDistill.Evaluation.EvaluationReport? report)
     {
         var final = Path.Combine(outDir, BestDir);
         var tmp = final + ".tmp";

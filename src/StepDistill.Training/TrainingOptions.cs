@@ -11,8 +11,8 @@ public enum LabelSource { Gold, Teacher }
 
 public static class MethodNames
 {
-    public const string PredictPrefix = "predict: ";
-    public const string ExplainPrefix = "explain: ";
+    public const string PredictPrefix = Inference.StudentInfo.PredictPrefix;
+    public const string ExplainPrefix = Inference.StudentInfo.ExplainPrefix;
 
     public static string Name(this Method m) => m == Method.Standard ? "standard" : "step-by-step";
     public static string Name(this LabelSource l) => l == LabelSource.Gold ? "gold" : "teacher";

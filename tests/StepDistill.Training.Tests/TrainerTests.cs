@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using StepDistill.Data;
 using StepDistill.Evaluation;
+using StepDistill.Inference;
 using StepDistill.Student.Checkpoint;
 using StepDistill.Student.Model;
 using StepDistill.Tokenization;
@@ -128,7 +129,7 @@ public sealed class TrainerTests : IDisposable
         foreach (var f in new[] { Trainer.RunFile, Trainer.MetricsFile, Trainer.DevPredictionsFile, "best/config.json", "best/model.safetensors", "best/stepdistill.json", "best/tokenizer_config.json" })
             Assert.True(File.Exists(Path.Combine(resumed, f)), $"missing {f}");
         Assert.Equal(2, Directory.GetDirectories(resumed, "checkpoint-*").Length); // --keep-last 2
-        var best = Training.Student.Load(Path.Combine(resumed, "best"));
+        var best = T5Student.Load(Path.Combine(resumed, "best"));
         Assert.Equal("predict: ", best.Info!.InputPrefix);
         best.Dispose();
     }
@@ -140,7 +141,7 @@ public sealed class TrainerTests : IDisposable
         var dev = Synthetic("dev", 24, 2);
         var options = Options(Method.StepByStep, 60) with { EvalEvery = 60, Dropout = 0.0, LearningRate = 5e-3 };
         var result = await new Trainer(options, Path.Combine(dir, "prefix")).RunAsync(Synthetic("train", 64, 1), dev);
-        using var best = Training.Student.Load(result.BestCheckpoint);
+        using var best = T5Student.Load(result.BestCheckpoint);
         Assert.Equal("predict: ", best.Info!.InputPrefix);
         var reloaded = Predictor.Evaluate(best, dev, 8, options.MaxNewTokens);
         Assert.Equal(result.BestDevAccuracy, reloaded.Accuracy);
@@ -171,7 +172,7 @@ public sealed class TrainerTests : IDisposable
         var options = Options(Method.Standard, 400) with { EvalEvery = 400, LearningRate = 3e-3, Dropout = 0.0, BatchSize = 32, WarmupSteps = 30 };
         var result = await new Trainer(options, Path.Combine(dir, "copy")).RunAsync(Copy("train", 400), Copy("dev", 50));
         Assert.True(result.BestDevAccuracy > 0.5, $"dev accuracy {result.BestDevAccuracy}");
-        using var student = Training.Student.Load(result.BestCheckpoint);
+        using var student = T5Student.Load(result.BestCheckpoint);
         var report = Predictor.Evaluate(student, Copy("dev", 50), 16, 6);
         Assert.Equal(50, report.Total);
         Assert.True(report.Accuracy > 0.5);

@@ -4,6 +4,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using StepDistill.Data;
 using StepDistill.Evaluation;
+using StepDistill.Inference;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;
@@ -37,7 +38,7 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         var ct = CliRunner.Cancellation(cancellationToken);
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
-        using var student = Training.Student.Load(dir, device);
+        using var student = T5Student.Load(dir, device);
         MetricKind? metric = s.Metric is not null ? s.ParseMetric(s.Metric)
             : student.Info?.Metric is { } im && MetricKinds.TryParse(im, out var m2) && !Directory.Exists(s.Data) ? m2 : null;
         var data = await DatasetLoader.LoadAsync(s.Data!, s.Split, metric, ct);

@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Inference;
 using StepDistill.Student;
 using StepDistill.Student.Generation;
 using static TorchSharp.torch;
@@ -41,7 +42,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         var ct = CliRunner.Cancellation(cancellationToken);
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
-        using var student = Training.Student.Load(dir, device);
+        using var student = T5Student.Load(dir, device);
         using var scope = NewDisposeScope();
         var ids = student.Tokenizer.Encode(s.Input!);
         var input = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using StepDistill.Data;
+using StepDistill.Inference;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;
@@ -30,7 +31,7 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
         var ct = CliRunner.Cancellation(cancellationToken);
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
-        using var student = Training.Student.Load(dir, device);
+        using var student = T5Student.Load(dir, device);
         if (s.Explain && student.Info?.InputPrefix != MethodNames.PredictPrefix)
             throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as '{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
         var data = await DatasetLoader.LoadAsync(s.Input!, null, null, ct);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using StepDistill.Data;
+using StepDistill.Inference;
 using StepDistill.Training;
 
 namespace StepDistill.Experiments.Runner;
@@ -92,7 +93,7 @@ public sealed class ExperimentRunner
                 await evalLock.WaitAsync(ct);
                 try
                 {
-                    using var student = Training.Student.Load(trained.BestCheckpoint);
+                    using var student = T5Student.Load(trained.BestCheckpoint);
                     var report = Predictor.Evaluate(student, evalSet, options.EvalBatchSize, options.MaxNewTokens, options.MaxInputLength, ct: ct);
                     var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds, trained.TrainExamples);
                     AtomicFile.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

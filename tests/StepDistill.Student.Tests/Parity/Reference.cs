@@ -22,24 +22,12 @@ public sealed class Reference : IDisposable
 
     public Tensor this[string name] => Tensors[name];
 
-    public T5ForConditionalGeneration LoadModel() => T5Checkpoint.Load(Folder);
+    /// <summary>The checkpoint; <paramref name="configure"/> may change its config (planted-error tests).</summary>
+    public T5ForConditionalGeneration LoadModel(Func<T5Config, T5Config>? configure = null) => T5Checkpoint.Load(Folder, configure: configure);
 
     public void Dispose()
     {
         foreach (var t in Tensors.Values) t.Dispose();
-    }
-
-    /// <summary>Asserts max |a-b| ≤ atol + rtol·|b| elementwise, reporting the worst element.</summary>
-    public static void AssertClose(Tensor expected, Tensor actual, double atol, double rtol, string what)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        using var scope = NewDisposeScope();
-        var e = expected.to(ScalarType.Float64);
-        var a = actual.detach().cpu().to(ScalarType.Float64);
-        var diff = (a - e).abs();
-        var allowed = e.abs() * rtol + atol;
-        var worst = (diff - allowed).max().item<double>();
-        Assert.True(worst <= 0, $"{what}: max abs diff {diff.max().item<double>():G4} exceeds atol {atol} + rtol {rtol}·|expected|");
     }
 
     public static long[] Longs(Tensor t) => t.to(ScalarType.Int64).cpu().data<long>().ToArray();

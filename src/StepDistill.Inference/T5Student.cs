@@ -7,16 +7,32 @@ using StepDistill.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace StepDistill.Training;
+namespace StepDistill.Inference;
 
 /// <summary>
 /// What a trained checkpoint needs at inference, saved as <c>stepdistill.json</c> beside the HF files:
 /// the prefix the label task was trained with (<c>predict: </c> for step-by-step, none for standard).
 /// </summary>
+/// <param name="Method">The training method's name (<c>standard</c> or <c>step-by-step</c>).</param>
+/// <param name="Labels">Where the training labels came from (<c>gold</c> or <c>teacher</c>).</param>
+/// <param name="InputPrefix">The prefix of the label task's inputs (<see cref="PredictPrefix"/> or empty).</param>
+/// <param name="Metric">The dataset's metric name, when known.</param>
 public sealed record StudentInfo(string Method, string Labels, string InputPrefix, string? Metric = null)
 {
+    /// <summary>The file name, in the checkpoint folder.</summary>
     public const string FileName = "stepdistill.json";
 
+    /// <summary>Input prefix of the label task of step-by-step students.</summary>
+    public const string PredictPrefix = "predict: ";
+
+    /// <summary>Input prefix of the rationale task of step-by-step students.</summary>
+    public const string ExplainPrefix = "explain: ";
+
+    /// <summary>Whether the student was trained with a rationale task (so it can explain).</summary>
+    public bool HasRationaleTask => InputPrefix == PredictPrefix;
+
+    /// <summary>Reads <c>stepdistill.json</c> from <paramref name="directory"/>; null when the file is absent.</summary>
+    /// <exception cref="StepDistillException">The file is malformed.</exception>
     public static StudentInfo? TryLoad(string directory)
     {
         var path = Path.Combine(directory, FileName);
@@ -33,21 +49,29 @@ public sealed record StudentInfo(string Method, string Labels, string InputPrefi
         }
     }
 
+    /// <summary>Writes <c>stepdistill.json</c> into <paramref name="directory"/> (atomically).</summary>
     public void Save(string directory) => AtomicFile.WriteAllText(Path.Combine(directory, FileName), new JsonObject
     {
         ["method"] = Method, ["labels"] = Labels, ["input_prefix"] = InputPrefix, ["metric"] = Metric,
     }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }
 
-/// <summary>A T5 student with its tokenizer: loaded from a checkpoint folder or built from scratch.</summary>
-public sealed class Student : IDisposable
+/// <summary>
+/// A T5 student with its tokenizer: loaded from a checkpoint folder or built from scratch. Single-threaded: for
+/// inference from many threads use <see cref="DistilledModel"/>.
+/// </summary>
+public sealed class T5Student : IDisposable
 {
+    /// <summary>The network.</summary>
     public T5ForConditionalGeneration Model { get; }
+    /// <summary>The tokenizer the checkpoint was saved with.</summary>
     public ITextTokenizer Tokenizer { get; }
+    /// <summary>True when loaded from a checkpoint folder, false when initialised from scratch.</summary>
     public bool Pretrained { get; }
+    /// <summary>The checkpoint's <c>stepdistill.json</c>; null for a plain Hugging Face checkpoint or a new student.</summary>
     public StudentInfo? Info { get; }
 
-    Student(T5ForConditionalGeneration model, ITextTokenizer tokenizer, bool pretrained, StudentInfo? info)
+    T5Student(T5ForConditionalGeneration model, ITextTokenizer tokenizer, bool pretrained, StudentInfo? info)
     {
         Model = model;
         Tokenizer = tokenizer;
@@ -56,7 +80,10 @@ public sealed class Student : IDisposable
     }
 
     /// <summary>Loads a checkpoint folder (HF format, with its tokenizer files).</summary>
-    public static Student Load(string directory, Device? device = null, double? dropout = null)
+    /// <param name="directory">The checkpoint folder.</param>
+    /// <param name="device">Where the weights go (null: CPU).</param>
+    /// <param name="dropout">Overrides the checkpoint's dropout rate (training only).</param>
+    public static T5Student Load(string directory, Device? device = null, double? dropout = null)
     {
         var tokenizer = TokenizerLoader.Load(directory);
         var model = T5Checkpoint.Load(directory, device, c => dropout is null ? c : c with { DropoutRate = dropout.Value });
@@ -65,7 +92,7 @@ public sealed class Student : IDisposable
             model.Dispose();
             throw new StepDistillException($"{directory}: the tokenizer has {tokenizer.VocabSize} ids but the model's vocab_size is {model.Config.VocabSize}");
         }
-        return new Student(model, tokenizer, pretrained: true, StudentInfo.TryLoad(directory));
+        return new T5Student(model, tokenizer, pretrained: true, StudentInfo.TryLoad(directory));
     }
 
     /// <summary>
@@ -73,7 +100,12 @@ public sealed class Student : IDisposable
     /// initialised from <paramref name="seed"/> with HF's initialisation and <paramref name="tokenizer"/>
     /// (<c>byte</c> or a folder holding tokenizer files).
     /// </summary>
-    public static Student Create(string model, string tokenizer, int seed, Device device, double? dropout = null)
+    /// <param name="model">A checkpoint folder or a preset name.</param>
+    /// <param name="tokenizer"><c>byte</c>, or a folder holding tokenizer files (presets only).</param>
+    /// <param name="seed">Seeds the initialisation of a preset.</param>
+    /// <param name="device">Where the weights go.</param>
+    /// <param name="dropout">Overrides the dropout rate (training only).</param>
+    public static T5Student Create(string model, string tokenizer, int seed, Device device, double? dropout = null)
     {
         if (Directory.Exists(model)) return Load(model, device, dropout);
         if (!T5Config.Presets.TryGetValue(model, out var preset))
@@ -83,15 +115,18 @@ public sealed class Student : IDisposable
         manual_seed(seed);
         var m = new T5ForConditionalGeneration(config);
         if (device.type != TorchSharp.DeviceType.CPU) m.to(device);
-        return new Student(m, tok, pretrained: false, null);
+        return new T5Student(m, tok, pretrained: false, null);
     }
 
     /// <summary>Writes model, tokenizer and inference metadata as a checkpoint folder.</summary>
+    /// <param name="directory">The folder to write.</param>
+    /// <param name="info">The inference metadata to store as <c>stepdistill.json</c>.</param>
     public void Save(string directory, StudentInfo info)
     {
         T5Checkpoint.Save(Model, directory, Tokenizer);
         info.Save(directory);
     }
 
+    /// <summary>Frees the model's tensors.</summary>
     public void Dispose() => Model.Dispose();
 }

@@ -21,17 +21,19 @@ for p in StepDistill.Core StepDistill.Student StepDistill.Inference StepDistill.
   test -f "$feed/$p.$version.nupkg" || { echo "missing package $p in $feed"; ls "$feed"; exit 1; }
 done
 # The package that brings TorchSharp carries the GLIBCXX fix to its consumers.
-unzip -l "$feed/StepDistill.Student.$version.nupkg" | grep -q "buildTransitive/StepDistill.Student.targets" \
+# (listings in variables: grep -q closing a pipe early would fail the pipeline under pipefail)
+student=$(unzip -l "$feed/StepDistill.Student.$version.nupkg"); inference=$(unzip -l "$feed/StepDistill.Inference.$version.nupkg")
+grep -q "buildTransitive/StepDistill.Student.targets" <<< "$student" \
   || { echo "StepDistill.Student lacks buildTransitive/StepDistill.Student.targets"; exit 1; }
-unzip -l "$feed/StepDistill.Inference.$version.nupkg" | grep -q "lib/net10.0/StepDistill.Inference.xml" \
+grep -q "lib/net10.0/StepDistill.Inference.xml" <<< "$inference" \
   || { echo "StepDistill.Inference lacks its XML docs"; exit 1; }
 
 echo "== a tiny student"
 data="$work/sums.jsonl"
 for i in $(seq 0 39); do a=$((i % 7)); b=$((i / 7)); echo "{\"id\":\"$i\",\"input\":\"$a + $b\",\"label\":\"$((a + b))\"}"; done > "$data"
 dotnet "$root/src/StepDistill.Cli/bin/Release/net10.0/stepdistill.dll" train --data "$data" --method standard --labels gold \
-  --model tiny --max-steps 8 --batch-size 8 --max-new-tokens 4 --threads 1 --device cpu --out "$work/run" > /dev/null
+  --model tiny --max-steps 8 --batch-size 8 --max-new-tokens 4 --threads 1 --device cpu --out "$work/run" > /dev/null 2>&1
 
 echo "== sample, restored from $feed"
-dotnet run --project "$root/samples/StepDistill.Sample" -c Release --nologo \
+dotnet run --project "$root/samples/StepDistill.Sample" -c Release \
   -p:StepDistillVersion="$version" -p:StepDistillPackages="$feed" -- "$work/run/best" "1 + 2" "3 + 4" "6 + 5"

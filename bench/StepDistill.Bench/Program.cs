@@ -5,6 +5,7 @@ var suites = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Or
     // suites register here, one line each
     ["teacher-throughput"] = TeacherThroughput.RunAsync,
     ["student-throughput"] = StudentThroughput.Run,
+    ["serve-throughput"] = ServeThroughput.RunAsync,
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -28,6 +28,10 @@ internal static class App
             .WithExample("evaluate", "--model", "runs/svamp-dss/best", "--data", "datasets/svamp", "--split", "dev", "--json");
         config.AddCommand<PredictCommand>("predict")
             .WithDescription("Predict labels (and rationales with --explain) for a JSONL file.");
+        config.AddCommand<ServeCommand>("serve")
+            .WithDescription("Serve a student over HTTP: OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/predict; dynamic batching, /health, /metrics.")
+            .WithExample("serve", "--model", "runs/svamp-dss/best")
+            .WithExample("serve", "--model", "runs/svamp-dss/best", "--urls", "http://0.0.0.0:8000", "--api-key-env", "STEPDISTILL_API_KEY");
         config.AddCommand<GenerateCommand>("generate")
             .WithDescription("Run a T5 checkpoint on one input, like Hugging Face generate (greedy or beam search).")
             .WithExample("generate", "--model", "google/flan-t5-small", "--input", "translate English to German: Hello");

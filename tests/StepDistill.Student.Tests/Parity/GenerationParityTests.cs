@@ -86,6 +86,10 @@ public class GenerationParityTests(ITestOutputHelper output)
                 // HF's five best logits against ours at the same ids: a value check independent of the order.
                 Float32Tolerance.AssertClose(refValues[b], ours[b], n, $"greedy step {step} row {b}: logits at HF's top-5 ids", log);
                 tieGap = NearTies.Gap(Float32Tolerance.ElementwiseBound(refValues[b].abs().max().item<float>(), n));
+                var values = refValues[b].to(ScalarType.Float64).data<double>().ToArray();
+                for (var k = 0; k + 1 < values.Length; k++)
+                    if (values[k] - values[k + 1] <= tieGap)
+                        log?.WriteLine($"near-tie in HF's ranking: greedy step {step}, row {b}, ranks {k} and {k + 1} differ by {values[k] - values[k + 1]:G3} ≤ {tieGap:G3}; either order accepted");
                 var row = logits[b];
                 var notes = NearTies.CheckOrder(Reference.Longs(refIds[b]), refValues[b].to(ScalarType.Float64).data<double>().ToArray(),
                     Reference.Longs(ourTop[b]), id => row[id].item<float>(), tieGap, $"greedy step {step}, row {b}");
@@ -135,6 +139,9 @@ public class GenerationParityTests(ITestOutputHelper output)
             // The fixture's single-sequence search is the same search: its answer is the head of the ranking.
             if (returnSequences == 1) Assert.Equal(expected[i], ranking[0].Ids);
             var tieGap = NearTies.Gap(Float32Tolerance.ElementwiseBound(Math.Abs(ranking[0].Score), n));
+            for (var j = 0; j + 1 < ranking.Length; j++)
+                if (ranking[j].Score - ranking[j + 1].Score <= tieGap)
+                    log?.WriteLine($"near-tie in HF's ranking: beam input {i}, ranks {j} and {j + 1} differ by {ranking[j].Score - ranking[j + 1].Score:G3} ≤ {tieGap:G3}; either order accepted");
             for (var j = 0; j < returnSequences; j++)
             {
                 var ours = result.Sequences[i * returnSequences + j];

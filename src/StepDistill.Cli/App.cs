@@ -11,7 +11,6 @@ internal static class App
         config.SetApplicationName("stepdistill");
         config.PropagateExceptions();
         // Verbs, in pipeline order. Each lives in Commands/<Verb>Command.cs.
-        Experiments.Demo.DemoRunner.Register(); // --teacher simulated and --prompt legs for annotate
         config.AddCommand<DemoCommand>("demo")
             .WithDescription("The main job: the whole method offline on a built-in task (simulated teacher), with report and plot.")
             .WithExample("demo", "--quick");

@@ -1,4 +1,5 @@
 using Spectre.Console;
+using StepDistill.Cli.Progress;
 using StepDistill.Student.Hub;
 
 namespace StepDistill.Cli;

@@ -109,7 +109,7 @@ public sealed class T5Student : IDisposable
     {
         if (Directory.Exists(model)) return Load(model, device, dropout);
         if (!T5Config.Presets.TryGetValue(model, out var preset))
-            throw new StepDistillException($"--model {model}: not a folder, and not a from-scratch size ({string.Join(", ", T5Config.Presets.Keys)})");
+            throw StepDistillException.InvalidOption("Model", model, $"not a folder, and not a from-scratch size ({string.Join(", ", T5Config.Presets.Keys)})");
         ITextTokenizer tok = tokenizer.Equals("byte", StringComparison.OrdinalIgnoreCase) ? new ByteTokenizer() : TokenizerLoader.Load(tokenizer);
         var config = preset with { VocabSize = tok.VocabSize, DropoutRate = dropout ?? preset.DropoutRate };
         manual_seed(seed);

@@ -1,4 +1,5 @@
 using StepDistill.Data;
+using StepDistill.Student.Model;
 using StepDistill.Tokenization;
 using static TorchSharp.torch;
 
@@ -74,15 +75,13 @@ internal static class Batches
         return (tensor(ids, [rows.Count, len]).to(device), tensor(mask, [rows.Count, len]).to(device));
     }
 
-    /// <summary>Right-pads targets with -100, the loss's ignore index.</summary>
+    /// <summary>Right-pads targets with the loss's ignore index (<see cref="T5ForConditionalGeneration.IgnoreIndex"/>).</summary>
     public static Tensor PadLabels(IReadOnlyList<int[]> rows, Device device)
     {
         var len = rows.Max(r => r.Length);
-        var ids = Enumerable.Repeat(-100L, rows.Count * len).ToArray();
+        var ids = Enumerable.Repeat(T5ForConditionalGeneration.IgnoreIndex, rows.Count * len).ToArray();
         for (var i = 0; i < rows.Count; i++)
             for (var j = 0; j < rows[i].Length; j++) ids[i * len + j] = rows[i][j];
         return tensor(ids, [rows.Count, len]).to(device);
     }
-
-    public static long TokenCount(IEnumerable<int[]> rows) => rows.Sum(r => (long)r.Length);
 }

@@ -34,6 +34,9 @@ public sealed class Trainer
     /// <summary>The OS lock that keeps a second process from writing the same run folder.</summary>
     public const string LockFile = ".lock";
 
+    // AdamW as Hugging Face's Trainer defaults (torch.optim.AdamW's defaults too); the parity tests pin them.
+    const double AdamBeta1 = 0.9, AdamBeta2 = 0.999, AdamEpsilon = 1e-8;
+
     readonly TrainingOptions o;
     readonly string outDir;
     readonly ITrainingObserver observer;
@@ -84,7 +87,7 @@ public sealed class Trainer
         else if (File.Exists(Path.Combine(outDir, MetricsFile)) || Directory.Exists(Path.Combine(outDir, BestDir)))
         {
             // This run, stopped before its first checkpoint, starts again from scratch; another run's files stay.
-            if (!File.Exists(runFile)) throw new StepDistillException($"{outDir}: holds another run's files but no checkpoint to resume; use a new --out folder");
+            if (!File.Exists(runFile)) throw new StepDistillException($"{outDir}: holds another run's files but no checkpoint to resume; use a new run folder");
             CheckSameRun(runFile);
             FileOps.DeleteDirectory(Path.Combine(outDir, BestDir));
             FileOps.DeleteFile(Path.Combine(outDir, DevPredictionsFile));
@@ -113,7 +116,7 @@ public sealed class Trainer
         var info = new StudentInfo(o.Method.Name(), o.Labels.Name(), o.Method == Method.StepByStep ? MethodNames.PredictPrefix : "",
                                    MetricKinds.Name(train.Metric));
         var model = student.Model;
-        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: o.WeightDecay);
+        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, weight_decay: o.WeightDecay);
         var state = new State(0, 0, 0, null, 0, 0);
         if (latest is not null)
         {
@@ -170,7 +173,7 @@ public sealed class Trainer
             if (!double.IsFinite(loss))
             {
                 optimizer.zero_grad();
-                throw new StepDistillException($"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is {(lastCheckpoint.Length > 0 ? lastCheckpoint : "(none yet)")}; try a lower --lr or --clip");
+                throw new StepDistillException($"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is {(lastCheckpoint.Length > 0 ? lastCheckpoint : "(none yet)")}; try a lower {nameof(TrainingOptions.LearningRate)} or {nameof(TrainingOptions.ClipNorm)}");
             }
             if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(model.parameters(), o.ClipNorm);
             var lr = o.LearningRateAt(step, peakLr);
@@ -227,21 +230,11 @@ public sealed class Trainer
 
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    JsonObject OptionsJson() => new()
-    {
-        ["method"] = o.Method.Name(), ["labels"] = o.Labels.Name(), ["alpha"] = o.Alpha, ["model"] = o.Model,
-        ["tokenizer"] = o.Tokenizer, ["fraction"] = o.Fraction, ["seed"] = o.Seed, ["max_steps"] = o.MaxSteps,
-        ["batch_size"] = o.BatchSize, ["grad_accum"] = o.GradientAccumulation, ["lr"] = o.LearningRate,
-        ["weight_decay"] = o.WeightDecay, ["warmup"] = o.WarmupSteps, ["schedule"] = o.Schedule, ["clip"] = o.ClipNorm,
-        ["dropout"] = o.Dropout, ["eval_every"] = o.EvalEvery, ["max_input_length"] = o.MaxInputLength,
-        ["max_target_length"] = o.MaxTargetLength, ["max_new_tokens"] = o.MaxNewTokens,
-    };
-
     void WriteRunFile(string path, Dataset train, Dataset? dev, bool pretrained, double lr, int trainExamples)
     {
         var json = new JsonObject
         {
-            ["options"] = OptionsJson(),
+            ["options"] = JsonNode.Parse(o.ToJson()),
             ["pretrained"] = pretrained,
             ["effective_lr"] = lr,
             ["train"] = new JsonObject { ["source"] = train.Source, ["split"] = train.Split, ["examples"] = train.Count, ["used"] = trainExamples },
@@ -254,10 +247,24 @@ public sealed class Trainer
     void CheckSameRun(string runFile)
     {
         if (!File.Exists(runFile)) throw new StepDistillException($"{runFile}: missing, cannot resume the checkpoints in {outDir}");
-        var saved = JsonNode.Parse(File.ReadAllText(runFile))?["options"]?.ToJsonString();
-        var now = OptionsJson().ToJsonString();
-        if (saved != now)
-            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new --out folder\n  saved: {saved}\n  now:   {now}");
+        var saved = ReadOptions(runFile);
+        if (!o.SameRunAs(saved))
+            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new run folder\n  saved: {saved.ToJson()}\n  now:   {o.ToJson()}");
+    }
+
+    /// <summary>The options a run folder's <c>run.json</c> was started with.</summary>
+    public static TrainingOptions ReadOptions(string runFile) =>
+        TrainingOptions.FromJson(JsonNode.Parse(File.ReadAllText(runFile))?["options"]?.ToJsonString() ?? "null", runFile);
+
+    /// <summary>What a finished run folder holds, as <see cref="RunAsync"/> returned it (for runs made by another process).</summary>
+    public static TrainingResult ReadResult(string outDir)
+    {
+        var latest = LatestCheckpoint(outDir) ?? throw new StepDistillException($"{outDir}: no checkpoint");
+        var state = ReadState(latest);
+        var runFile = Path.Combine(outDir, RunFile);
+        var used = JsonNode.Parse(File.ReadAllText(runFile))?["train"]?["used"]?.GetValue<int>()
+                   ?? throw new StepDistillException($"{runFile}: no train.used");
+        return new TrainingResult(state.Step, state.BestAccuracy, state.BestStep, Path.Combine(outDir, BestDir), latest, state.ElapsedSeconds, used);
     }
 
     static bool ReadPretrained(string runFile) => JsonNode.Parse(File.ReadAllText(runFile))?["pretrained"]?.GetValue<bool>() ?? false;

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace StepDistill.Training;
 
 /// <summary><c>standard</c>: input → label. <c>step-by-step</c>: <c>predict: </c>input → label plus <c>explain: </c>input → rationale.</summary>
@@ -18,20 +21,28 @@ public static class MethodNames
     {
         "standard" => Method.Standard,
         "step-by-step" or "stepbystep" or "dss" or "task_prefix" => Method.StepByStep,
-        _ => throw new StepDistillException($"--method {s}: expected standard or step-by-step"),
+        _ => throw StepDistillException.InvalidOption(nameof(TrainingOptions.Method), s, "expected standard or step-by-step"),
     };
 
     public static LabelSource ParseLabels(string s) => s.Trim().ToLowerInvariant() switch
     {
         "gold" or "gt" => LabelSource.Gold,
         "teacher" or "llm" => LabelSource.Teacher,
-        _ => throw new StepDistillException($"--labels {s}: expected gold or teacher"),
+        _ => throw StepDistillException.InvalidOption(nameof(TrainingOptions.Labels), s, "expected gold or teacher"),
     };
 }
 
-/// <summary>Everything that defines a training run. Saved as <c>run.json</c> in the run folder.</summary>
+/// <summary>
+/// Everything that defines a training run, with its defaults stated here only (the CLI derives its own from them).
+/// Serialised by <see cref="ToJson"/> into <c>run.json</c>; experiment cells run as child processes receive the same form.
+/// </summary>
 public sealed record TrainingOptions
 {
+    /// <summary>Default peak learning rate for a pretrained student (the paper's).</summary>
+    public const double PretrainedLearningRate = 5e-5;
+    /// <summary>Default peak learning rate for a student trained from scratch.</summary>
+    public const double ScratchLearningRate = 1e-3;
+
     public Method Method { get; init; } = Method.StepByStep;
     public LabelSource Labels { get; init; } = LabelSource.Gold;
     /// <summary>Weight of the label loss: loss = α·L_label + (1−α)·L_rationale.</summary>
@@ -62,26 +73,63 @@ public sealed record TrainingOptions
     public int MaxNewTokens { get; init; } = 64;
     /// <summary>How many periodic checkpoints to keep (the best one is kept apart).</summary>
     public int KeepLast { get; init; } = 2;
-    public string Device { get; init; } = "cpu";
+    /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c> (CUDA when available).</summary>
+    public string Device { get; init; } = StepDistill.Student.Devices.Auto;
     public int Threads { get; init; }
 
-    public double EffectiveLearningRate(bool pretrained) => LearningRate ?? (pretrained ? 5e-5 : 1e-3);
+    public double EffectiveLearningRate(bool pretrained) => LearningRate ?? (pretrained ? PretrainedLearningRate : ScratchLearningRate);
 
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        WriteIndented = true,
+    };
+
+    /// <summary>The one serialised form of the options (snake_case keys, enums as in the CLI: <c>step-by-step</c>).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads <see cref="ToJson"/>'s form; missing keys keep their defaults. <paramref name="source"/> names the file in errors.</summary>
+    public static TrainingOptions FromJson(string json, string source)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingOptions>(json, Json) ?? throw new StepDistillException($"{source}: empty training options");
+        }
+        catch (JsonException e)
+        {
+            throw new StepDistillException($"{source}: invalid training options: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// True when <paramref name="other"/> trains the same run: only settings that do not change the result (device,
+    /// threads, logging, evaluation batch size, checkpoints kept) may differ when a run is resumed.
+    /// </summary>
+    public bool SameRunAs(TrainingOptions other) =>
+        this == other with { Device = Device, Threads = Threads, LogEvery = LogEvery, EvalBatchSize = EvalBatchSize, KeepLast = KeepLast };
+
+    /// <summary>Throws a <see cref="StepDistillException"/> naming the first invalid property.</summary>
     public void Validate()
     {
-        void Check(bool ok, string message) { if (!ok) throw new StepDistillException(message); }
-        Check(Alpha is >= 0 and <= 1, $"--alpha {Alpha}: must be between 0 and 1");
-        Check(Fraction is > 0 and <= 1, $"--fraction {Fraction}: must be in (0, 1]");
-        Check(MaxSteps > 0, "--max-steps must be positive");
-        Check(BatchSize > 0 && GradientAccumulation > 0, "--batch-size and --grad-accum must be positive");
-        Check(LearningRate is null or > 0, "--lr must be positive");
-        Check(WarmupSteps >= 0, "--warmup must not be negative");
-        Check(Schedule is "linear" or "constant", $"--schedule {Schedule}: expected linear or constant");
-        Check(ClipNorm >= 0, "--clip must not be negative (0 disables clipping)");
-        Check(Dropout is null or (>= 0 and < 1), "--dropout must be in [0, 1)");
-        Check(EvalEvery > 0 && LogEvery > 0 && EvalBatchSize > 0, "--eval-every, --log-every and --eval-batch-size must be positive");
-        Check(MaxInputLength > 1 && MaxTargetLength > 1 && MaxNewTokens > 0, "length limits must be positive");
-        Check(KeepLast >= 1, "--keep-last must be at least 1");
+        static void Check(bool ok, string property, object? value, string rule) { if (!ok) throw StepDistillException.InvalidOption(property, value, rule); }
+        Check(Alpha is >= 0 and <= 1, nameof(Alpha), Alpha, "must be between 0 and 1");
+        Check(Fraction is > 0 and <= 1, nameof(Fraction), Fraction, "must be in (0, 1]");
+        Check(MaxSteps > 0, nameof(MaxSteps), MaxSteps, "must be positive");
+        Check(BatchSize > 0, nameof(BatchSize), BatchSize, "must be positive");
+        Check(GradientAccumulation > 0, nameof(GradientAccumulation), GradientAccumulation, "must be positive");
+        Check(LearningRate is null or > 0, nameof(LearningRate), LearningRate, "must be positive");
+        Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
+        Check(Schedule is "linear" or "constant", nameof(Schedule), Schedule, "expected linear or constant");
+        Check(ClipNorm >= 0, nameof(ClipNorm), ClipNorm, "must not be negative (0 disables clipping)");
+        Check(Dropout is null or (>= 0 and < 1), nameof(Dropout), Dropout, "must be in [0, 1)");
+        Check(EvalEvery > 0, nameof(EvalEvery), EvalEvery, "must be positive");
+        Check(LogEvery > 0, nameof(LogEvery), LogEvery, "must be positive");
+        Check(EvalBatchSize > 0, nameof(EvalBatchSize), EvalBatchSize, "must be positive");
+        Check(MaxInputLength > 1, nameof(MaxInputLength), MaxInputLength, "must be at least 2");
+        Check(MaxTargetLength > 1, nameof(MaxTargetLength), MaxTargetLength, "must be at least 2");
+        Check(MaxNewTokens > 0, nameof(MaxNewTokens), MaxNewTokens, "must be positive");
+        Check(KeepLast >= 1, nameof(KeepLast), KeepLast, "must be at least 1");
     }
 
     /// <summary>The learning rate after <paramref name="step"/> optimizer steps (warm-up, then linear or constant).</summary>

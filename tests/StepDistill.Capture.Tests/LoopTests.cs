@@ -25,7 +25,6 @@ public class LoopTests
     public async Task CaptureAnnotateTrain_ThenTheStudentAnswersThroughIChatClient()
     {
         using var dir = new TempDir();
-        DemoRunner.Register(); // the simulated teacher and the legs prompt for the annotate pipeline
         var task = LegsTask.Generate(new LegsTaskOptions { Seed = 5, TrainSize = 160, DevSize = 16, TestSize = 16 });
 
         // 1. The app asks its LLM; capture records each call.
@@ -48,9 +47,9 @@ public class LoopTests
 
         // 2. annotate: the teacher writes a rationale and an answer for every captured input.
         var annotated = dir.File("annotated.jsonl");
-        using (var teacher = TeacherFactory.Create("simulated:0", new TeacherOptions()))
+        using (var teacher = TeacherFactory.Create("simulated:0", new TeacherOptions(), DemoRunner.Teachers))
         {
-            var summary = await new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name), new AnnotateOptions { Concurrency = 4, MaxOutputTokens = 200 })
+            var summary = await new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, DemoRunner.Prompts), new AnnotateOptions { Concurrency = 4, MaxOutputTokens = 200 })
                 .RunAsync(captured, annotated, null, CancellationToken.None);
             Assert.Equal(task.Train.Count, summary.Ok);
         }

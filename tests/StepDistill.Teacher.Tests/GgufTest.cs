@@ -45,6 +45,6 @@ public class GgufTest
     public void Missing_gguf_file_is_a_clear_error()
     {
         var e = Assert.Throws<StepDistillException>(() => TeacherFactory.Create("gguf:/nonexistent/model.gguf", new TeacherOptions()));
-        Assert.Equal("--teacher gguf:/nonexistent/model.gguf: file not found", e.Message);
+        Assert.Equal("Teacher = gguf:/nonexistent/model.gguf: file not found", e.Message); // the CLI says --teacher (CliErrorTests)
     }
 }

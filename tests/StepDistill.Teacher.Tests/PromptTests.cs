@@ -102,6 +102,6 @@ public class PromptTests
         e = Assert.Throws<StepDistillException>(() => Clients.TeacherFactory.Create("bard:x", new Clients.TeacherOptions()));
         Assert.Contains("unknown kind 'bard'", e.Message);
         e = Assert.Throws<StepDistillException>(() => Clients.TeacherFactory.Create("openai:gpt-4o", new Clients.TeacherOptions { ApiKeyEnv = "STEPDISTILL_TEST_KEY_UNSET" }));
-        Assert.Equal("the API key variable STEPDISTILL_TEST_KEY_UNSET is not set (set it, or name another with --api-key-env)", e.Message);
+        Assert.Equal("ApiKeyEnv = STEPDISTILL_TEST_KEY_UNSET: this environment variable, which should hold the API key, is not set (set it, or name another)", e.Message);
     }
 }

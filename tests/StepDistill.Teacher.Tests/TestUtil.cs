@@ -6,14 +6,6 @@ using StepDistill.Teacher.Prompts;
 
 namespace StepDistill.Teacher.Tests;
 
-/// <summary>A temporary folder per test, deleted afterwards.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("stepdistill-teacher-").FullName;
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-    public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
-}
-
 internal static class TestUtil
 {
     /// <summary>Writes n arithmetic inputs "item-i" whose gold label is ( i.0 + 1.0 ).</summary>

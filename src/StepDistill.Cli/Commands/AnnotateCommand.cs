@@ -2,6 +2,9 @@ using System.ComponentModel;
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Options;
+using StepDistill.Experiments.Demo;
+using StepDistill.Cli.Progress;
 using StepDistill.Teacher.Clients;
 using StepDistill.Teacher.Pipeline;
 using StepDistill.Teacher.Prompts;
@@ -75,9 +78,9 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (s.Prompt is null) throw new StepDistillException("--prompt is required (a built-in name: " + string.Join(", ", PromptLibrary.Names) + ", or a prompt file)");
+        if (s.Prompt is null) throw new StepDistillException("--prompt is required (a built-in name: " + string.Join(", ", PromptLibrary.Names(DemoRunner.Prompts)) + ", or a prompt file)");
         if (s.Input is null) throw new StepDistillException("--input is required");
-        var prompt = PromptLibrary.Resolve(s.Prompt);
+        var prompt = OptionBinding.Translate(typeof(Settings), () => PromptLibrary.Resolve(s.Prompt, DemoRunner.Prompts));
         if (s.Style != null)
             prompt = prompt with
             {
@@ -106,42 +109,33 @@ internal sealed class AnnotateCommand : AsyncCommand<AnnotateCommand.Settings>
         Uri? endpoint = null;
         if (s.Endpoint != null && !Uri.TryCreate(s.Endpoint, UriKind.Absolute, out endpoint))
             throw new StepDistillException($"--endpoint '{s.Endpoint}' is not an absolute URL");
-        using var teacher = TeacherFactory.Create(s.Teacher, new TeacherOptions
+        using var teacher = OptionBinding.Translate(typeof(Settings), () => TeacherFactory.Create(s.Teacher, new TeacherOptions
         {
             Endpoint = endpoint, ApiKeyEnv = s.ApiKeyEnv, AzureApiVersion = s.ApiVersion,
             NetworkTimeout = TimeSpan.FromSeconds(s.Timeout + 30), ContextSize = s.ContextSize, Threads = s.Threads,
-        });
-        var annotator = new Annotator(teacher, prompt, options);
+        }, DemoRunner.Teachers));
+        var annotator = OptionBinding.Translate(typeof(Settings), () => new Annotator(teacher, prompt, options));
 
-        // Ctrl-C or SIGTERM: stop starting calls, write the records whose calls finished, exit 130 (143). A second one kills.
+        // Ctrl-C or SIGTERM (the CLI's one handler): stop starting work, let finished records be written, exit 130 (143).
         var ct = CliRunner.Cancellation(cancellationToken);
         var progress = new LatestProgress();
         var run = annotator.RunAsync(s.Input, s.Output, progress, ct);
-        var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected && !Console.IsOutputRedirected;
-        if (interactive)
-        {
-            await AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("annotate", maxValue: 1);
-                    while (!run.IsCompleted)
-                    {
-                        await Task.WhenAny(run, Task.Delay(250));
-                        if (progress.Latest is { } p) { task.MaxValue = Math.Max(1, p.Total); task.Value = p.Done; task.Description = Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s"; }
-                    }
-                    task.Value = task.MaxValue;
-                });
-        }
-        else
-        {
-            var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
-            while (!run.IsCompleted)
+        var interval = TimeSpan.FromSeconds(Math.Max(0.1, s.ProgressInterval));
+        await ConsoleProgress.RunAsync(CliConsole.Error,
+            [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn()],
+            async ctx =>
             {
-                await Task.WhenAny(run, Task.Delay(interval));
-                if (!run.IsCompleted && progress.Latest is { } p) Console.Error.WriteLine("annotate: " + Describe(p) + Rate(p));
-            }
-        }
+                var task = ctx?.AddTask("annotate", maxValue: 1);
+                while (!run.IsCompleted)
+                {
+                    await Task.WhenAny(run, Task.Delay(task is null ? interval : TimeSpan.FromMilliseconds(250)));
+                    if (progress.Latest is not { } p) continue;
+                    if (task is null) { if (!run.IsCompleted) ConsoleProgress.Log("annotate: " + Describe(p) + Rate(p)); }
+                    else (task.MaxValue, task.Value, task.Description) = (Math.Max(1, p.Total), p.Done, Describe(p) + $" {(p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0):0.0} rec/s");
+                }
+                if (task is not null) task.Value = task.MaxValue;
+                return 0;
+            });
         var summary = await run;
         PrintSummary(summary, s.Output);
         return summary.Cancelled ? CliRunner.SignalExitCode : 0;

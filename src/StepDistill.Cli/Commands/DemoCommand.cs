@@ -37,7 +37,7 @@ internal sealed class DemoCommand(IAnsiConsole console) : AsyncCommand<DemoComma
         if (s.TeacherErrorRate is { } rate) options = options with { TeacherErrorRate = rate };
         if (s.Seeds is not null) options = options with { Seeds = Experiments.Runner.ExperimentGrid.ParseInts(s.Seeds, "--seeds") };
         if (s.Parallel is { } p) options = options with { Parallel = p };
-        var runner = new DemoRunner(options, line => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}"))
+        var runner = new DemoRunner(options, Progress.ConsoleProgress.Logger)
         {
             ChildProcess = options.Parallel > 1 ? ExperimentCommand.Self() : null,
         };

@@ -12,12 +12,9 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill evaluate</c>: accuracy of a student on one split (only that split is read).</summary>
 internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<EvaluateCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-m|--model <MODEL>")] [Description("Checkpoint folder (e.g. RUN/best) or Hugging Face id.")]
-        public string? Model { get; init; }
-
-        [CommandOption("-d|--data <PATH>")] [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
+        [CommandOption("-d|--data <PATH>", isRequired: true)] [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
         public string? Data { get; init; }
 
         [CommandOption("--split <SPLIT>")] [DefaultValue("dev")] [Description("dev (default) or test.")]
@@ -29,21 +26,11 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         [CommandOption("--predictions <FILE>")] [Description("Write one JSON line per example: id, prediction, label, correct.")]
         public string? Predictions { get; init; }
 
-        [CommandOption("--batch-size <N>")] [DefaultValue(64)]
-        public int BatchSize { get; init; } = 64;
-
-        [CommandOption("--max-new-tokens <N>")] [DefaultValue(64)]
-        public int MaxNewTokens { get; init; } = 64;
-
         [CommandOption("--max-input-length <N>")] [DefaultValue(512)]
         public int MaxInputLength { get; init; } = 512;
 
         [CommandOption("--metric <M>")] [Description("exact or equation (default: the dataset's, or the model's).")]
         public string? Metric { get; init; }
-
-        public override ValidationResult Validate() =>
-            string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required")
-            : string.IsNullOrWhiteSpace(Data) ? ValidationResult.Error("--data is required") : base.Validate();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -54,12 +41,12 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         var dir = await ModelLocation.ResolveAsync(s.Model, ct);
         var device = s.Apply();
         using var student = T5Student.Load(dir, device);
-        MetricKind? metric = s.Metric is not null ? (MetricKinds.TryParse(s.Metric, out var m) ? m : throw new StepDistillException($"--metric {s.Metric}: expected exact or equation"))
+        MetricKind? metric = s.Metric is not null ? s.ParseMetric(s.Metric)
             : student.Info?.Metric is { } im && MetricKinds.TryParse(im, out var m2) && !Directory.Exists(s.Data) ? m2 : null;
         var data = await DatasetLoader.LoadAsync(s.Data!, s.Split, metric, ct);
         if (data.Count == 0) throw new StepDistillException($"{data.Source}: the {data.Split} split is empty");
         data.RequireGoldLabels();
-        var report = Predictor.Evaluate(student, data, s.BatchSize, s.MaxNewTokens, s.MaxInputLength, ct: ct);
+        var report = Predictor.Evaluate(student, data, s.BatchSizeOrDefault, s.MaxNewTokensOrDefault, s.MaxInputLength, ct: ct);
         if (s.Predictions is not null) await report.WritePredictionsAsync(s.Predictions, ct);
         var writer = console.Profile.Out.Writer;
         if (s.Json)

@@ -44,7 +44,7 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
     {
         var ct = CliRunner.Cancellation(cancellationToken);
         var clock = Stopwatch.StartNew();
-        var metric = s.ParseMetric();
+        var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
         var grid = new ExperimentGrid(s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList(),
                                       ExperimentGrid.ParseDoubles(s.Fractions, "--fractions"), ExperimentGrid.ParseInts(s.Seeds, "--seeds"),
@@ -55,7 +55,7 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         var eval = DatasetLoader.NormalizeSplit(s.EvalSplit) == "dev"
             ? dev ?? throw new StepDistillException($"{s.Data}: no dev split to evaluate on (pass --dev, or --eval-split test)")
             : await DatasetLoader.LoadAsync(s.Data!, "test", metric, ct);
-        var runner = new ExperimentRunner(options, s.Out!, line => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}"))
+        var runner = new ExperimentRunner(options, s.Out!, Progress.ConsoleProgress.Logger)
         {
             ChildProcess = s.Parallel > 1 ? Self() : null,
             Parallel = s.Parallel,
@@ -79,10 +79,20 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         """;
 
     /// <summary>This CLI as a child process: the apphost, or <c>dotnet stepdistill.dll</c>.</summary>
-    internal static (string, string[]) Self()
+    internal static CellProcess Self()
     {
         var process = Environment.ProcessPath ?? throw new StepDistillException("cannot find this program's path to start cells in parallel; use --parallel 1");
         var entry = Assembly.GetEntryAssembly()?.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" && entry is not null ? (process, [entry]) : (process, []);
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" && entry is not null ? TrainCell(process, [entry]) : TrainCell(process, []);
     }
+
+    /// <summary><c>FILE PREFIX... train --options ... --data ... --out ... [--dev ...]</c> for one experiment cell.</summary>
+    internal static CellProcess TrainCell(string file, string[] prefix) => job =>
+    {
+        var psi = new ProcessStartInfo(file);
+        foreach (var a in prefix) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "train", "--options", job.OptionsFile, "--data", job.TrainPath, "--out", job.OutDir }) psi.ArgumentList.Add(a);
+        if (job.DevPath is not null) { psi.ArgumentList.Add("--dev"); psi.ArgumentList.Add(job.DevPath); }
+        return psi;
+    };
 }

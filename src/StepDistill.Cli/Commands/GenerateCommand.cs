@@ -14,20 +14,11 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill generate --model DIR --input TEXT</c>: runs the model on one input, as HF's <c>generate</c>.</summary>
 internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<GenerateCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : ModelSettings
     {
-        [CommandOption("-m|--model <MODEL>")]
-        [Description("Checkpoint folder, or a Hugging Face model id such as google/flan-t5-small[[@revision]].")]
-        public string? Model { get; init; }
-
-        [CommandOption("-i|--input <TEXT>")]
+        [CommandOption("-i|--input <TEXT>", isRequired: true)]
         [Description("The input text, exactly as the model should see it (include any task prefix).")]
         public string? Input { get; init; }
-
-        [CommandOption("--max-new-tokens <N>")]
-        [Description("Most tokens to generate after the decoder start token (default 64).")]
-        [DefaultValue(64)]
-        public int MaxNewTokens { get; init; } = 64;
 
         [CommandOption("--num-beams <K>")]
         [Description("1 = greedy (default); more = beam search.")]
@@ -40,9 +31,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required");
-            if (Input is null) return ValidationResult.Error("--input is required");
-            if (MaxNewTokens < 1) return ValidationResult.Error("--max-new-tokens must be at least 1");
+            if (MaxNewTokens is < 1) return ValidationResult.Error("--max-new-tokens must be at least 1");
             if (NumBeams < 1) return ValidationResult.Error("--num-beams must be at least 1");
             return base.Validate();
         }
@@ -58,7 +47,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         var ids = student.Tokenizer.Encode(s.Input!);
         var input = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);
         var result = T5Generator.Generate(student.Model, input, ones_like(input),
-            new GenerationOptions { MaxNewTokens = s.MaxNewTokens, NumBeams = s.NumBeams }, ct);
+            new GenerationOptions { MaxNewTokens = s.MaxNewTokensOrDefault, NumBeams = s.NumBeams }, ct);
         var outIds = result.Sequences[0];
         var text = student.Tokenizer.Decode(outIds.Select(i => (int)i), skipSpecialTokens: true);
         var writer = console.Profile.Out.Writer;

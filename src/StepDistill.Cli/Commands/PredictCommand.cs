@@ -11,33 +11,19 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill predict</c>: labels (and optionally rationales) for a JSONL file of inputs.</summary>
 internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<PredictCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-m|--model <MODEL>")] [Description("Checkpoint folder (e.g. RUN/best) or Hugging Face id.")]
-        public string? Model { get; init; }
-
-        [CommandOption("-i|--input <FILE>")] [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
+        [CommandOption("-i|--input <FILE>", isRequired: true)] [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
         public string? Input { get; init; }
 
-        [CommandOption("-o|--output <FILE>")] [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
+        [CommandOption("-o|--output <FILE>", isRequired: true)] [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
         public string? Output { get; init; }
 
         [CommandOption("--explain")] [Description("Also generate the rationale (step-by-step students only).")]
         public bool Explain { get; init; }
 
-        [CommandOption("--batch-size <N>")] [DefaultValue(64)]
-        public int BatchSize { get; init; } = 64;
-
-        [CommandOption("--max-new-tokens <N>")] [DefaultValue(64)]
-        public int MaxNewTokens { get; init; } = 64;
-
         [CommandOption("--max-rationale-tokens <N>")] [DefaultValue(256)]
         public int MaxRationaleTokens { get; init; } = 256;
-
-        public override ValidationResult Validate() =>
-            string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required")
-            : string.IsNullOrWhiteSpace(Input) ? ValidationResult.Error("--input is required")
-            : string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required") : base.Validate();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -51,8 +37,8 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
             throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as '{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
         var data = await DatasetLoader.LoadAsync(s.Input!, null, null, ct);
         var inputs = data.Examples.Select(e => e.Input).ToList();
-        var labels = Predictor.Predict(student, inputs, Predictor.LabelPrefix(student), s.BatchSize, s.MaxNewTokens, ct: ct);
-        var rationales = s.Explain ? Predictor.Predict(student, inputs, MethodNames.ExplainPrefix, s.BatchSize, s.MaxRationaleTokens, ct: ct) : null;
+        var labels = Predictor.Predict(student, inputs, Predictor.LabelPrefix(student), s.BatchSizeOrDefault, s.MaxNewTokensOrDefault, ct: ct);
+        var rationales = s.Explain ? Predictor.Predict(student, inputs, MethodNames.ExplainPrefix, s.BatchSizeOrDefault, s.MaxRationaleTokens, ct: ct) : null;
         var lines = data.Examples.Select((e, i) =>
         {
             var o = new JsonObject { ["id"] = e.Id, ["input"] = e.Input, ["prediction"] = labels[i] };

@@ -81,7 +81,7 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         var d = new DistilledModelOptions();
         var modelOptions = d with
         {
-            Device = s.Device, Threads = s.Threads,
+            Device = s.Device ?? d.Device, Threads = s.Threads ?? d.Threads,
             MaxNewTokens = s.MaxNewTokens ?? d.MaxNewTokens, MaxRationaleTokens = s.MaxRationaleTokens ?? d.MaxRationaleTokens,
             NumBeams = s.Beams ?? d.NumBeams, MaxInputLength = s.MaxInputLength ?? d.MaxInputLength,
             MaxBatchSize = s.BatchSize ?? d.MaxBatchSize, MaxQueueLength = s.QueueLength ?? d.MaxQueueLength,

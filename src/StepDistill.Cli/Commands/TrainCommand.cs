@@ -5,6 +5,7 @@ using Spectre.Console.Cli;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Student.Model;
+using StepDistill.Cli.Progress;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;
@@ -20,7 +21,7 @@ internal sealed class TrainCommand(IAnsiConsole console) : AsyncCommand<TrainCom
     {
         var ct = CliRunner.Cancellation(cancellationToken);
         if (s.Out is not null) OutputPaths.Check(s.Out, "--out", isFolder: true, (s.Data, "--data"), (s.Dev, "--dev"));
-        var metric = s.ParseMetric();
+        var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
         var dev = await LoadDevAsync(s, metric, ct);

@@ -62,7 +62,7 @@ public static class ExampleJsonl
             var rationale = OptionalString(path, number, root, "rationale");
             var teacherLabel = OptionalString(path, number, root, "teacher_label");
             if (root.TryGetProperty("status", out var status) &&
-                !(status.ValueKind == JsonValueKind.String && status.ValueEquals("ok")))
+                !(status.ValueKind == JsonValueKind.String && status.ValueEquals(AnnotationStatus.Ok)))
             {
                 // A failed annotation: whatever partial rationale it holds must not be trained on.
                 rationale = null;

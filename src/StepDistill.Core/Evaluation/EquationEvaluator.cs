@@ -28,17 +28,28 @@ public static class EquationEvaluator
     const int MaxDepth = 200;
 
     /// <summary>Evaluates <paramref name="expression"/>; false (and NaN) when it is not a valid arithmetic expression.</summary>
-    public static bool TryEvaluate(string? expression, out double value)
+    public static bool TryEvaluate(string? expression, out double value) => TryCanonicalize(expression, out _, out value);
+
+    /// <summary>
+    /// Evaluates <paramref name="expression"/> and writes it in SVAMP's canonical form: fully parenthesised, numbers as
+    /// decimals, spaces around tokens (<c>(84/2)</c> → <c>( 84.0 / 2.0 )</c>). The teacher's answer parser uses it, so
+    /// the teacher's gold agreement and the equation metric judge an answer alike.
+    /// </summary>
+    public static bool TryCanonicalize(string? expression, out string canonical, out double value)
     {
-        value = double.NaN;
+        (canonical, value) = ("", double.NaN);
         if (expression is null) return false;
         var parser = new Parser(expression);
-        if (!parser.TryExpression(0, out var v)) return false;
+        if (!parser.TryExpression(0, out var v, out var text)) return false;
         parser.SkipSpace();
         if (!parser.AtEnd || !double.IsFinite(v)) return false;
-        value = v;
+        (canonical, value) = (text, v);
         return true;
     }
+
+    /// <summary>A number as SVAMP labels write it: <c>42.0</c>, <c>2.5</c>.</summary>
+    public static string FormatNumber(double v) =>
+        v == Math.Floor(v) && Math.Abs(v) < 1e15 ? v.ToString("F1", CultureInfo.InvariantCulture) : v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>The official SVAMP rule: both sides evaluate and their values are exactly equal as doubles.</summary>
     public static bool ValuesEqual(string? prediction, string? label) =>
@@ -62,28 +73,30 @@ public static class EquationEvaluator
             return _pos < _s.Length ? _s[_pos] : '\0';
         }
 
-        public bool TryExpression(int depth, out double value)
+        public bool TryExpression(int depth, out double value, out string text)
         {
-            if (!TryTerm(depth, out value)) return false;
+            if (!TryTerm(depth, out value, out text)) return false;
             while (true)
             {
                 var c = Peek();
                 if (c != '+' && c != '-') return true;
                 _pos++;
-                if (!TryTerm(depth, out var rhs)) return false;
+                if (!TryTerm(depth, out var rhs, out var rhsText)) return false;
                 value = c == '+' ? value + rhs : value - rhs;
+                text = $"( {text} {c} {rhsText} )";
             }
         }
 
-        bool TryTerm(int depth, out double value)
+        bool TryTerm(int depth, out double value, out string text)
         {
-            if (!TryUnary(depth, out value)) return false;
+            if (!TryUnary(depth, out value, out text)) return false;
             while (true)
             {
                 var c = Peek();
                 if (c != '*' && c != '/') return true;
                 _pos++;
-                if (!TryUnary(depth, out var rhs)) return false;
+                if (!TryUnary(depth, out var rhs, out var rhsText)) return false;
+                text = $"( {text} {c} {rhsText} )";
                 if (c == '*') value *= rhs;
                 else
                 {
@@ -93,27 +106,32 @@ public static class EquationEvaluator
             }
         }
 
-        bool TryUnary(int depth, out double value)
+        bool TryUnary(int depth, out double value, out string text)
         {
-            value = double.NaN;
+            (value, text) = (double.NaN, "");
             if (depth > MaxDepth) return false;
             var c = Peek();
             if (c == '-' || c == '+')
             {
                 _pos++;
-                if (!TryUnary(depth + 1, out var inner)) return false;
+                if (!TryUnary(depth + 1, out var inner, out var innerText)) return false;
                 value = c == '-' ? -inner : inner;
+                // A signed number stays a number (-3.0); a signed group keeps its sign in front.
+                text = c == '+' ? innerText : char.IsAsciiDigit(innerText[0]) || innerText[0] == '-' && innerText.Length > 1 && char.IsAsciiDigit(innerText[1])
+                    ? FormatNumber(value) : "-" + innerText;
                 return true;
             }
             if (c == '(')
             {
                 _pos++;
-                if (!TryExpression(depth + 1, out value)) return false;
+                if (!TryExpression(depth + 1, out value, out text)) return false;
                 if (Peek() != ')') return false;
                 _pos++;
                 return true;
             }
-            return TryNumber(out value);
+            if (!TryNumber(out value)) return false;
+            text = FormatNumber(value);
+            return true;
         }
 
         bool TryNumber(out double value)

@@ -59,22 +59,24 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
 {
     public const string SimulatedPrefix = "simulated";
 
-    /// <summary>Makes <c>--teacher simulated[:error-rate]</c> and <c>--prompt legs</c> known to the annotate pipeline.</summary>
-    public static void Register()
+    /// <summary>The teacher kinds the demo adds: <c>simulated[:error-rate]</c> (also offered by annotate).</summary>
+    public static IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> Teachers { get; } =
+        new Dictionary<string, Func<string, TeacherOptions, TeacherClient>> { [SimulatedPrefix] = CreateSimulated };
+
+    /// <summary>The prompts the demo adds: <c>legs</c> (also offered by annotate).</summary>
+    public static IReadOnlyDictionary<string, Func<PromptTemplate>> Prompts { get; } =
+        new Dictionary<string, Func<PromptTemplate>> { [LegsTask.Name] = () => PromptFile.Parse(LegsPrompt.FileText(), "built-in:legs") };
+
+    static TeacherClient CreateSimulated(string value, TeacherOptions _)
     {
-        TeacherFactory.Register(SimulatedPrefix, (value, _) =>
-        {
-            var rate = string.IsNullOrEmpty(value) ? 0.05
-                : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) ? r
-                : throw new StepDistillException($"--teacher simulated:{value}: expected an error rate such as simulated:0.05");
-            return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix, SimulatedTeacherChatClient.ModelName);
-        });
-        PromptLibrary.Register(LegsTask.Name, () => PromptFile.Parse(LegsPrompt.FileText(), "built-in:legs"));
+        var rate = string.IsNullOrEmpty(value) ? 0.05
+            : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) ? r
+            : throw StepDistillException.InvalidOption("Teacher", $"simulated:{value}", "expected an error rate such as simulated:0.05");
+        return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix, SimulatedTeacherChatClient.ModelName);
     }
 
     public async Task<(string Table, IReadOnlyList<CellResult> Results)> RunAsync(CancellationToken ct = default)
     {
-        Register();
         var clock = Stopwatch.StartNew();
         var timings = new Dictionary<string, double>();
         var outDir = Path.GetFullPath(options.Out);
@@ -93,9 +95,9 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
         // 2. The teacher, through the real annotate pipeline (cached: a re-run asks nothing again).
         var t = Stopwatch.StartNew();
         var teacherSpec = options.Teacher == SimulatedPrefix ? string.Create(CultureInfo.InvariantCulture, $"{SimulatedPrefix}:{options.TeacherErrorRate}") : options.Teacher;
-        using (var teacher = TeacherFactory.Create(teacherSpec, new TeacherOptions()))
+        using (var teacher = TeacherFactory.Create(teacherSpec, new TeacherOptions(), Teachers))
         {
-            var annotator = new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name), new AnnotateOptions { Concurrency = options.AnnotateConcurrency, MaxOutputTokens = 200 });
+            var annotator = new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, Prompts), new AnnotateOptions { Concurrency = options.AnnotateConcurrency, MaxOutputTokens = 200 });
             var summary = await annotator.RunAsync(inputs, Path.Combine(dataDir, "train.jsonl"), null, ct);
             log($"teacher {teacher.Id}:{teacher.Model}{(options.Teacher == SimulatedPrefix ? " (SIMULATED, offline)" : "")}: {summary.Ok} ok, {summary.Unparseable} unparseable, {summary.Failed} failed, {summary.Skipped} already done");
         }
@@ -124,7 +126,7 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
         var o = options.Training;
         var setup = string.Create(CultureInfo.InvariantCulture, $"""
             - task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); {splits.Train.Count} train / {splits.Dev.Count} dev / {splits.Test.Count} test questions, seed {options.Task.Seed}
-            - teacher: {(options.Teacher == SimulatedPrefix ? $"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); use `--teacher` for a real LLM" : options.Teacher)}, through the annotate pipeline
+            - teacher: {(options.Teacher == SimulatedPrefix ? $"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); a real LLM teacher can replace it" : options.Teacher)}, through the annotate pipeline
             - student: from-scratch `{o.Model}` T5 with a word-level vocabulary built from the task; same initialisation for both methods (seed)
             - training: {o.MaxSteps} steps, batch {o.BatchSize}, AdamW lr {o.LearningRate}, warm-up {o.WarmupSteps}, linear decay, weight decay {o.WeightDecay}; checkpoint chosen on dev every {o.EvalEvery} steps
             - standard fine-tuning: input → gold label; distilling step-by-step: `predict:` input → gold label and `explain:` input → teacher rationale, α = 0.5
@@ -137,5 +139,5 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
     }
 
     /// <summary>How to start the CLI for parallel cells; set by the CLI (null: cells run one at a time in-process).</summary>
-    public (string File, string[] Prefix)? ChildProcess { get; init; }
+    public CellProcess? ChildProcess { get; init; }
 }

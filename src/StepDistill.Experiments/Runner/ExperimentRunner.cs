@@ -29,6 +29,12 @@ public sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, s
     }
 }
 
+/// <summary>One cell for a child process to train: its options file (<see cref="TrainingOptions.ToJson"/>'s form), data and run folder.</summary>
+public sealed record CellJob(string OptionsFile, string TrainPath, string? DevPath, string OutDir);
+
+/// <summary>The command that trains <paramref name="job"/> in a child process (output is redirected by the runner).</summary>
+public delegate ProcessStartInfo CellProcess(CellJob job);
+
 /// <summary>
 /// Runs every cell of a grid: trains a student (in this process, or as parallel child processes of the CLI, one
 /// libtorch thread each), evaluates its best checkpoint, and records the result. Finished cells are skipped on a
@@ -47,8 +53,8 @@ public sealed class ExperimentRunner
         this.log = log ?? (_ => { });
     }
 
-    /// <summary>How to start the CLI as a child process (file and leading arguments); null runs cells in-process.</summary>
-    public (string File, string[] Prefix)? ChildProcess { get; init; }
+    /// <summary>How to start a child process that trains one cell (the CLI supplies it); null runs cells in-process.</summary>
+    public CellProcess? ChildProcess { get; init; }
     public int Parallel { get; init; } = 1;
 
     /// <summary>Set for child processes: the CLI exits when its standard input closes (its parent died).</summary>
@@ -112,34 +118,25 @@ public sealed class ExperimentRunner
         Threads = ChildProcess is null ? baseOptions.Threads : 1,
     };
 
-    /// <summary>Runs <c>stepdistill train</c> with the cell's options; its log goes to <c>train.log</c> in the cell folder.</summary>
-    static async Task<TrainingResult> TrainInChildAsync((string File, string[] Prefix) child, TrainingOptions o, string trainPath, string? devPath,
+    /// <summary>The file a child cell reads its options from (<see cref="TrainingOptions.ToJson"/>'s form).</summary>
+    public const string OptionsFile = "options.json";
+
+    /// <summary>
+    /// Runs <c>stepdistill train</c> on the cell's options, passed as <see cref="OptionsFile"/> (the form the trainer writes
+    /// in <c>run.json</c>); its log goes to <c>train.log</c> in the cell folder.
+    /// </summary>
+    static async Task<TrainingResult> TrainInChildAsync(CellProcess child, TrainingOptions o, string trainPath, string? devPath,
                                                         string dir, CancellationToken ct)
     {
         FileOps.CreateDirectory(dir);
-        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        var args = new List<string>(child.Prefix)
-        {
-            "train", "--data", trainPath, "--out", dir, "--method", o.Method.Name(), "--labels", o.Labels.Name(),
-            "--alpha", F(o.Alpha), "--model", o.Model, "--tokenizer", o.Tokenizer, "--fraction", F(o.Fraction),
-            "--seed", o.Seed.ToString(CultureInfo.InvariantCulture), "--max-steps", o.MaxSteps.ToString(CultureInfo.InvariantCulture),
-            "--batch-size", o.BatchSize.ToString(CultureInfo.InvariantCulture), "--grad-accum", o.GradientAccumulation.ToString(CultureInfo.InvariantCulture),
-            "--weight-decay", F(o.WeightDecay), "--warmup", o.WarmupSteps.ToString(CultureInfo.InvariantCulture), "--schedule", o.Schedule,
-            "--clip", F(o.ClipNorm), "--eval-every", o.EvalEvery.ToString(CultureInfo.InvariantCulture),
-            "--eval-batch-size", o.EvalBatchSize.ToString(CultureInfo.InvariantCulture), "--log-every", o.LogEvery.ToString(CultureInfo.InvariantCulture),
-            "--max-input-length", o.MaxInputLength.ToString(CultureInfo.InvariantCulture), "--max-target-length", o.MaxTargetLength.ToString(CultureInfo.InvariantCulture),
-            "--max-new-tokens", o.MaxNewTokens.ToString(CultureInfo.InvariantCulture), "--keep-last", o.KeepLast.ToString(CultureInfo.InvariantCulture),
-            "--device", o.Device, "--threads", "1",
-        };
-        if (devPath is not null) { args.Add("--dev"); args.Add(devPath); }
-        if (o.LearningRate is { } lr) { args.Add("--lr"); args.Add(F(lr)); }
-        if (o.Dropout is { } dp) { args.Add("--dropout"); args.Add(F(dp)); }
+        var optionsFile = Path.Combine(dir, OptionsFile);
+        FileOps.WriteAllText(optionsFile, o.ToJson());
+        var psi = child(new CellJob(optionsFile, trainPath, devPath, dir));
+        (psi.RedirectStandardInput, psi.RedirectStandardOutput, psi.RedirectStandardError, psi.UseShellExecute) = (true, true, true, false);
         // Standard input stays open for the child's lifetime: when this process dies, even by SIGKILL, the child
         // sees it close and stops (see CliRunner), so a re-run never finds an orphan still training the cell.
-        var psi = new ProcessStartInfo(child.File) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment[ExitWithParentVariable] = "1";
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {child.File}");
+        using var p = Process.Start(psi) ?? throw new StepDistillException($"could not start {psi.FileName}");
         await using var logFile = FileOps.OpenLog(Path.Combine(dir, "train.log"));
         var copyOut = p.StandardOutput.BaseStream.CopyToAsync(logFile, ct);
         var copyErr = p.StandardError.BaseStream.CopyToAsync(logFile, ct);
@@ -147,10 +144,6 @@ public sealed class ExperimentRunner
         catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw; }
         await Task.WhenAll(copyOut, copyErr);
         if (p.ExitCode != 0) throw new StepDistillException($"training cell {dir} failed (exit {p.ExitCode}); see {Path.Combine(dir, "train.log")}");
-        // The child leaves its run folder; read what the in-process trainer would have returned.
-        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(Trainer.LatestCheckpoint(dir)!, Trainer.StateFile)))!;
-        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Trainer.RunFile)))!;
-        return new TrainingResult(state["step"]!.GetValue<int>(), state["best_accuracy"]?.GetValue<double>(), state["best_step"]!.GetValue<int>(),
-            Path.Combine(dir, Trainer.BestDir), Trainer.LatestCheckpoint(dir)!, state["elapsed_s"]!.GetValue<double>(), run["train"]!["used"]!.GetValue<int>());
+        return Trainer.ReadResult(dir);
     }
 }

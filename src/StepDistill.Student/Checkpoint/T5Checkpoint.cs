@@ -108,13 +108,8 @@ public static class T5Checkpoint
 
     static IEnumerable<string> ShardFiles(string indexPath)
     {
-        JsonObject? map;
-        try { map = JsonNode.Parse(File.ReadAllText(indexPath))?["weight_map"] as JsonObject; }
-        catch (JsonException e) { throw new StepDistillException($"{indexPath}: invalid JSON: {e.Message}"); }
-        if (map is null) throw new StepDistillException($"{indexPath}: no \"weight_map\" object");
         var dir = Path.GetDirectoryName(indexPath)!;
-        var shards = map.Select(kv => kv.Value?.GetValue<string>() ?? throw new StepDistillException($"{indexPath}: weight_map entry '{kv.Key}' is not a file name"))
-                        .Distinct().ToList();
+        var shards = Hub.T5Files.ShardsOf(indexPath); // the one index reader (it also refuses unsafe shard names)
         foreach (var s in shards)
             if (!File.Exists(Path.Combine(dir, s))) throw new StepDistillException($"{Path.Combine(dir, s)}: shard listed in {indexPath} not found");
         return shards.Select(s => Path.Combine(dir, s));
@@ -160,7 +155,7 @@ public static class T5Checkpoint
             ["decoder_start_token_id"] = model.Config.DecoderStartTokenId,
             ["eos_token_id"] = model.Config.EosTokenId,
             ["pad_token_id"] = model.Config.PadTokenId,
-            ["transformers_version"] = "4.30.0",
+            ["transformers_version"] = T5Config.TransformersVersion,
         };
         FileOps.WriteAllText(Path.Combine(directory, GenerationConfigFile), gen.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         tokenizer?.Save(directory);

@@ -16,6 +16,11 @@ public sealed record GenerationOptions
     public double LengthPenalty { get; init; } = 1.0;
     /// <summary>HF's <c>early_stopping=True</c>: stop an input once it has <see cref="NumBeams"/> finished hypotheses.</summary>
     public bool EarlyStopping { get; init; }
+    /// <summary>
+    /// Called at each greedy step with the step and its last-position logits (valid only during the call), for
+    /// inspection: the parity tests compare them with Hugging Face's. Passed per call, so parallel generations never share it.
+    /// </summary>
+    public Action<int, Tensor>? OnStepLogits { get; init; }
 }
 
 /// <summary>
@@ -47,7 +52,7 @@ public static class T5Generator
             var ids = inputIds.to(device);
             var mask = attentionMask.to(device);
             return options.NumBeams == 1
-                ? Greedy(model, ids, mask, options.MaxNewTokens, options.MinNewTokens, ct)
+                ? Greedy(model, ids, mask, options.MaxNewTokens, options.MinNewTokens, options.OnStepLogits, ct)
                 : Beam(model, ids, mask, options, ct);
         }
         finally
@@ -56,10 +61,8 @@ public static class T5Generator
         }
     }
 
-    /// <summary>Per-step last-position logits, for inspection (the parity tests compare them with HF's).</summary>
-    internal static Action<int, Tensor>? OnStepLogits;
-
-    static GenerationResult Greedy(T5ForConditionalGeneration model, Tensor ids, Tensor mask, int maxNew, int minNew, CancellationToken ct)
+    static GenerationResult Greedy(T5ForConditionalGeneration model, Tensor ids, Tensor mask, int maxNew, int minNew,
+                                   Action<int, Tensor>? onStepLogits, CancellationToken ct)
     {
         var c = model.Config;
         var batch = (int)ids.shape[0];
@@ -75,7 +78,7 @@ public static class T5Generator
             var input = tensor(last, ScalarType.Int64).view(batch, 1).to(encoded.device);
             var logits = model.LmHead(model.Decode(input, encoded, mask, cache)).select(1, -1);
             if (step < minNew) logits = SuppressEos(logits, c.EosTokenId);
-            OnStepLogits?.Invoke(step, logits);
+            onStepLogits?.Invoke(step, logits);
             var next = logits.argmax(-1).cpu().data<long>().ToArray();
             for (var b = 0; b < batch; b++)
             {

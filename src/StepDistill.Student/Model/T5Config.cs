@@ -9,6 +9,9 @@ namespace StepDistill.Student.Model;
 /// </summary>
 public sealed record T5Config
 {
+    /// <summary>The transformers version whose semantics we match and write into saved configs (parity fixtures use it).</summary>
+    public const string TransformersVersion = "4.30.0";
+
     public int VocabSize { get; init; } = 32128;
     public int DModel { get; init; } = 512;
     public int DKv { get; init; } = 64;
@@ -186,7 +189,7 @@ public sealed record T5Config
         ["eos_token_id"] = EosTokenId,
         ["decoder_start_token_id"] = DecoderStartTokenId,
         ["torch_dtype"] = "float32",
-        ["transformers_version"] = "4.30.0",
+        ["transformers_version"] = TransformersVersion,
     };
 
     public void Save(string configPath) =>

@@ -44,12 +44,12 @@ public sealed class TeacherClient(IChatClient client, string id, string model, i
 }
 
 /// <summary>
-/// Creates a <see cref="Teacher"/> from a <c>--teacher</c> value <c>prefix:value</c>. Built in: <c>openai</c>,
-/// <c>azure</c>, <c>ollama</c>, <c>gguf</c>; others (e.g. an offline simulated teacher) register their prefix.
+/// Creates a <see cref="Teacher"/> from a teacher spec <c>prefix:value</c>. Built in: <c>openai</c>,
+/// <c>azure</c>, <c>ollama</c>, <c>gguf</c>; callers pass others (e.g. an offline simulated teacher) by prefix.
 /// </summary>
 public static class TeacherFactory
 {
-    static readonly Dictionary<string, Func<string, TeacherOptions, TeacherClient>> Factories = new(StringComparer.OrdinalIgnoreCase)
+    static readonly IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> BuiltIn = new Dictionary<string, Func<string, TeacherOptions, TeacherClient>>(StringComparer.OrdinalIgnoreCase)
     {
         ["openai"] = CreateOpenAI,
         ["azure"] = CreateAzure,
@@ -57,30 +57,32 @@ public static class TeacherFactory
         ["gguf"] = CreateGguf,
     };
 
-    public static IEnumerable<string> Prefixes { get { lock (Factories) return Factories.Keys.ToArray(); } }
+    /// <summary>The built-in kinds, then those of <paramref name="extra"/>.</summary>
+    public static IEnumerable<string> Prefixes(IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null) =>
+        BuiltIn.Keys.Concat(extra?.Keys ?? []);
 
-    /// <summary>Registers a teacher kind; <paramref name="factory"/> gets the text after the colon.</summary>
-    public static void Register(string prefix, Func<string, TeacherOptions, TeacherClient> factory)
-    {
-        lock (Factories) Factories[prefix] = factory;
-    }
-
-    public static (string Prefix, string Value) ParseSpec(string spec)
+    /// <summary>Splits <c>kind:value</c>.</summary>
+    public static (string Prefix, string Value) ParseSpec(string spec, IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null)
     {
         var colon = spec.IndexOf(':');
         if (colon <= 0 || colon == spec.Length - 1)
-            throw new StepDistillException($"--teacher '{spec}' must look like <kind>:<model> with kind one of {string.Join(", ", Prefixes)} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
+            throw StepDistillException.InvalidOption("Teacher", spec, $"must look like <kind>:<model> with kind one of {string.Join(", ", Prefixes(extra))} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
         return (spec[..colon], spec[(colon + 1)..]);
     }
 
-    public static TeacherClient Create(string spec, TeacherOptions options)
+    /// <summary>
+    /// Creates the teacher <paramref name="spec"/> names. Kinds beyond the built-in ones (e.g. the demo's simulated
+    /// teacher) are passed in <paramref name="extra"/>, by prefix; each factory gets the text after the colon.
+    /// </summary>
+    public static TeacherClient Create(string spec, TeacherOptions options, IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null)
     {
-        var (prefix, value) = ParseSpec(spec);
-        Func<string, TeacherOptions, TeacherClient>? f;
-        lock (Factories) Factories.TryGetValue(prefix, out f);
-        if (f is null) throw new StepDistillException($"--teacher '{spec}': unknown kind '{prefix}' (known: {string.Join(", ", Prefixes)})");
+        var (prefix, value) = ParseSpec(spec, extra);
+        var f = BuiltIn.GetValueOrDefault(prefix) ?? extra?.FirstOrDefault(kv => string.Equals(kv.Key, prefix, StringComparison.OrdinalIgnoreCase)).Value;
+        if (f is null) throw StepDistillException.InvalidOption("Teacher", spec, $"unknown kind '{prefix}' (known: {string.Join(", ", Prefixes(extra))})");
         return f(value, options);
     }
+
+    const string KeyNotSet = "this environment variable, which should hold the API key, is not set (set it, or name another)";
 
     static string? ReadKey(string variable) => Environment.GetEnvironmentVariable(variable) is { Length: > 0 } k ? k : null;
 
@@ -97,7 +99,7 @@ public static class TeacherFactory
         var variable = o.ApiKeyEnv ?? "OPENAI_API_KEY";
         var key = ReadKey(variable);
         if (key is null && o.Endpoint is null)
-            throw new StepDistillException($"the API key variable {variable} is not set (set it, or name another with --api-key-env)");
+            throw StepDistillException.InvalidOption(nameof(TeacherOptions.ApiKeyEnv), variable, KeyNotSet);
         var endpoint = o.Endpoint ?? new Uri("https://api.openai.com/v1");
         // Local OpenAI-compatible servers (vLLM, llama.cpp) usually need no key, but the SDK requires one.
         var client = new OpenAIClient(new ApiKeyCredential(key ?? "no-key"), BaseOptions(endpoint, o));
@@ -111,9 +113,9 @@ public static class TeacherFactory
     static TeacherClient CreateAzure(string deployment, TeacherOptions o)
     {
         if (o.Endpoint is null)
-            throw new StepDistillException("--teacher azure:<deployment> needs --endpoint https://<resource>.openai.azure.com");
+            throw StepDistillException.InvalidOption(nameof(TeacherOptions.Endpoint), null, "Azure teachers need the resource endpoint, https://<resource>.openai.azure.com");
         var variable = o.ApiKeyEnv ?? "AZURE_OPENAI_API_KEY";
-        var key = ReadKey(variable) ?? throw new StepDistillException($"the API key variable {variable} is not set (set it, or name another with --api-key-env)");
+        var key = ReadKey(variable) ?? throw StepDistillException.InvalidOption(nameof(TeacherOptions.ApiKeyEnv), variable, KeyNotSet);
         var baseUri = new Uri($"{o.Endpoint.AbsoluteUri.TrimEnd('/')}/openai/deployments/{Uri.EscapeDataString(deployment)}");
         var options = BaseOptions(baseUri, o);
         options.AddPolicy(new AzureKeyPolicy(key, o.AzureApiVersion), PipelinePosition.BeforeTransport);
@@ -131,7 +133,7 @@ public static class TeacherFactory
 
     static TeacherClient CreateGguf(string path, TeacherOptions o)
     {
-        if (!File.Exists(path)) throw new StepDistillException($"--teacher gguf:{path}: file not found");
+        if (!File.Exists(path)) throw StepDistillException.InvalidOption("Teacher", $"gguf:{path}", "file not found");
         var p = new ModelParams(path) { GpuLayerCount = 0 };
         if (o.ContextSize is uint ctx) p.ContextSize = ctx;
         if (o.Threads is int t) p.Threads = t;
@@ -139,7 +141,7 @@ public static class TeacherFactory
         try { weights = LLamaWeights.LoadFromFile(p); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new StepDistillException($"--teacher gguf:{path}: cannot load the model: {e.Message}", e);
+            throw new StepDistillException($"{path}: cannot load the GGUF model: {e.Message}", e);
         }
         ILLamaExecutor executor = new StatelessExecutor(weights, p);
         var full = Path.GetFullPath(path);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using StepDistill.Evaluation;
 using StepDistill.Teacher.Prompts;
 
 namespace StepDistill.Teacher.Parsing;
@@ -31,10 +32,10 @@ public interface IAnswerParser
     }
 }
 
-/// <summary>Registry of answer parsers by task name; others can add their own.</summary>
+/// <summary>The answer parsers by task name (fixed: a new task parser is added here, see ARCHITECTURE.md).</summary>
 public static partial class AnswerParsers
 {
-    static readonly Dictionary<string, IAnswerParser> Registry = new(StringComparer.OrdinalIgnoreCase)
+    static readonly IReadOnlyDictionary<string, IAnswerParser> Registry = new Dictionary<string, IAnswerParser>(StringComparer.OrdinalIgnoreCase)
     {
         ["arithmetic"] = new ArithmeticParser(),
         ["choice"] = new ChoiceParser(),
@@ -42,17 +43,11 @@ public static partial class AnswerParsers
         ["text"] = new TextParser(),
     };
 
-    public static IEnumerable<string> Names { get { lock (Registry) return Registry.Keys.ToArray(); } }
-    public static bool Exists(string task) { lock (Registry) return Registry.ContainsKey(task); }
+    public static IEnumerable<string> Names => Registry.Keys;
+    public static bool Exists(string task) => Registry.ContainsKey(task);
 
-    public static void Register(string task, IAnswerParser parser) { lock (Registry) Registry[task] = parser; }
-
-    public static IAnswerParser Get(string task)
-    {
-        lock (Registry)
-            return Registry.TryGetValue(task, out var p) ? p
-                : throw new StepDistillException($"unknown task '{task}' (known: {string.Join(", ", Registry.Keys)})");
-    }
+    public static IAnswerParser Get(string task) =>
+        Registry.TryGetValue(task, out var p) ? p : throw new StepDistillException($"unknown task '{task}' (known: {string.Join(", ", Registry.Keys)})");
 
     /// <summary>Splits a completion into rationale and answer under the prompt's conventions.</summary>
     public static ParsedCompletion Parse(PromptTemplate prompt, IAnswerParser parser, string completion, string input)
@@ -172,10 +167,11 @@ internal sealed partial class ChoiceParser : IAnswerParser
 
 /// <summary>
 /// Arithmetic word problems. Answers are equations like "(84 / 2)" or numbers; "84 / 2 = 42" keeps the
-/// equation. The canonical form is SVAMP's: fully parenthesised, decimals, spaces around tokens. Votes and
-/// gold agreement compare the value, so "( 84.0 / 2.0 )" agrees with "42".
+/// equation. The canonical form is SVAMP's: fully parenthesised, decimals, spaces around tokens. Values are computed by
+/// the equation metric's own evaluator (<see cref="EquationEvaluator"/>), and agreement is its rule (exactly equal
+/// values), so the teacher's gold agreement and the metric never disagree; "( 84.0 / 2.0 )" agrees with "42".
 /// </summary>
-internal sealed class ArithmeticParser : IAnswerParser
+internal sealed partial class ArithmeticParser : IAnswerParser
 {
     public string? Normalize(string answerSpan, string input, out string? reason)
     {
@@ -194,112 +190,19 @@ internal sealed class ArithmeticParser : IAnswerParser
             var c = s[i];
             if (char.IsDigit(c) || c is '.' or ',' or '+' or '-' or '*' or '/' or '(' or ')' or ' ') end = i + 1; else break;
         }
-        var expr = s[..end].Trim();
+        var expr = ThousandsSeparator().Replace(s[..end].Trim(), "");
         if (expr.Length == 0) { reason = $"'{answerSpan}' is not a number or an equation"; return null; }
-        try
-        {
-            var node = new ExprParser(expr).ParseAll();
-            return node.Render();
-        }
-        catch (FormatException e)
-        {
-            reason = $"'{answerSpan}' is not a valid equation: {e.Message}";
-            return null;
-        }
+        if (EquationEvaluator.TryCanonicalize(expr, out var canonical, out _)) return canonical;
+        reason = $"'{answerSpan}' is not a valid equation";
+        return null;
     }
 
     public string VoteKey(string normalizedAnswer) =>
-        Value(normalizedAnswer) is double v ? Math.Round(v, 6).ToString("R", CultureInfo.InvariantCulture) : normalizedAnswer;
+        EquationEvaluator.TryEvaluate(normalizedAnswer, out var v) ? Math.Round(v, 6).ToString("R", CultureInfo.InvariantCulture) : normalizedAnswer;
 
-    public bool Matches(string normalizedAnswer, string gold, string input)
-    {
-        var a = Value(normalizedAnswer);
-        var g = Normalize(gold, input, out _) is string gn ? Value(gn) : null;
-        return a is double x && g is double y && Math.Abs(x - y) <= 1e-6 * Math.Max(1, Math.Abs(y));
-    }
+    public bool Matches(string normalizedAnswer, string gold, string input) =>
+        Normalize(gold, input, out _) is string g && Metrics.IsCorrect(MetricKind.Equation, normalizedAnswer, g);
 
-    static double? Value(string canonical)
-    {
-        try { var v = new ExprParser(canonical).ParseAll().Eval(); return double.IsFinite(v) ? v : null; }
-        catch (FormatException) { return null; }
-    }
-
-    abstract record Node
-    {
-        public abstract double Eval();
-        public abstract string Render();
-    }
-
-    sealed record Num(double V) : Node
-    {
-        public override double Eval() => V;
-        public override string Render() =>
-            V == Math.Floor(V) && Math.Abs(V) < 1e15 ? V.ToString("F1", CultureInfo.InvariantCulture) : V.ToString("R", CultureInfo.InvariantCulture);
-    }
-
-    sealed record Bin(char Op, Node L, Node R) : Node
-    {
-        public override double Eval() => Op switch { '+' => L.Eval() + R.Eval(), '-' => L.Eval() - R.Eval(), '*' => L.Eval() * R.Eval(), _ => L.Eval() / R.Eval() };
-        public override string Render() => $"( {L.Render()} {Op} {R.Render()} )";
-    }
-
-    /// <summary>Recursive descent over + - * / and parentheses; numbers may use thousands commas.</summary>
-    sealed class ExprParser(string text)
-    {
-        int _pos;
-
-        public Node ParseAll()
-        {
-            var n = ParseSum();
-            Skip();
-            if (_pos != text.Length) throw new FormatException($"unexpected '{text[_pos]}' at position {_pos + 1}");
-            return n;
-        }
-
-        void Skip() { while (_pos < text.Length && text[_pos] == ' ') _pos++; }
-
-        Node ParseSum()
-        {
-            var n = ParseProduct();
-            while (true)
-            {
-                Skip();
-                if (_pos < text.Length && text[_pos] is '+' or '-') { var op = text[_pos++]; n = new Bin(op, n, ParseProduct()); }
-                else return n;
-            }
-        }
-
-        Node ParseProduct()
-        {
-            var n = ParseAtom();
-            while (true)
-            {
-                Skip();
-                if (_pos < text.Length && text[_pos] is '*' or '/') { var op = text[_pos++]; n = new Bin(op, n, ParseAtom()); }
-                else return n;
-            }
-        }
-
-        Node ParseAtom()
-        {
-            Skip();
-            if (_pos >= text.Length) throw new FormatException("unexpected end");
-            if (text[_pos] == '(')
-            {
-                _pos++;
-                var n = ParseSum();
-                Skip();
-                if (_pos >= text.Length || text[_pos] != ')') throw new FormatException("missing ')'");
-                _pos++;
-                return n;
-            }
-            var start = _pos;
-            if (text[_pos] == '-') _pos++;
-            while (_pos < text.Length && (char.IsDigit(text[_pos]) || text[_pos] is '.' or ',')) _pos++;
-            var token = text[start.._pos].Replace(",", "");
-            if (!double.TryParse(token, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var v))
-                throw new FormatException(token.Length == 0 ? $"expected a number at position {start + 1}" : $"'{token}' is not a number");
-            return new Num(v);
-        }
-    }
+    // "1,250" → "1250": a comma followed by exactly three digits inside a number.
+    [GeneratedRegex(@"(?<=\d),(?=\d{3}(?!\d))")] private static partial Regex ThousandsSeparator();
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using Polly;
+using StepDistill.Data;
 using StepDistill.Teacher.Cache;
 using StepDistill.Teacher.Clients;
 using StepDistill.Teacher.Parsing;
@@ -85,9 +86,9 @@ public sealed class Annotator
 
     public Annotator(TeacherClient teacher, PromptTemplate prompt, AnnotateOptions options)
     {
-        if (options.Samples < 1) throw new StepDistillException($"--samples must be at least 1, got {options.Samples}");
-        if (options.Concurrency < 1) throw new StepDistillException($"--concurrency must be at least 1, got {options.Concurrency}");
-        if (options.Timeout <= TimeSpan.Zero) throw new StepDistillException("--timeout must be positive");
+        if (options.Samples < 1) throw StepDistillException.InvalidOption(nameof(options.Samples), options.Samples, "must be at least 1");
+        if (options.Concurrency < 1) throw StepDistillException.InvalidOption(nameof(options.Concurrency), options.Concurrency, "must be at least 1");
+        if (options.Timeout <= TimeSpan.Zero) throw StepDistillException.InvalidOption(nameof(options.Timeout), options.Timeout, "must be positive");
         _teacher = teacher; _prompt = prompt; _o = options;
         _parser = AnswerParsers.Get(prompt.Task);
     }
@@ -188,7 +189,7 @@ public sealed class Annotator
             else Interlocked.Increment(ref c.CacheHits);
             var parsed = AnswerParsers.Parse(_prompt, _parser, cached.Text, rec.Input);
             if (!parsed.Ok && cached.FinishReason == "length")
-                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise --max-tokens)" };
+                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise the maximum output tokens)" };
             return new Sample(index, cached.Text, cached.FinishReason, parsed, null);
         }
 
@@ -247,7 +248,7 @@ public sealed class Annotator
         if (parsed.Count == 0)
         {
             var failedAll = samples.All(s => s.Error != null);
-            status = failedAll ? "failed" : "unparseable";
+            status = failedAll ? AnnotationStatus.Failed : AnnotationStatus.Unparseable;
             error = string.Join("; ", samples.Select(s => s.Error ?? s.Parsed?.Reason).Where(r => r != null).Distinct());
         }
         else
@@ -258,13 +259,13 @@ public sealed class Annotator
             var winner = groups[0];
             teacherLabel = winner.First().Parsed!.Answer;
             agreeing = winner.Select(s => s.Parsed!.Rationale!).ToList();
-            status = "ok";
+            status = AnnotationStatus.Ok;
             if (_o.RequireGoldMatch && rec.Label != null)
             {
                 var matching = parsed.Where(s => _parser.Matches(s.Parsed!.Answer!, rec.Label, rec.Input)).ToList();
                 if (matching.Count == 0)
                 {
-                    status = "mismatch";
+                    status = AnnotationStatus.Mismatch;
                     agreeing = [];
                     error = $"no sample's answer matches the gold label '{rec.Label}'";
                 }
@@ -286,9 +287,9 @@ public sealed class Annotator
         }
         switch (status)
         {
-            case "ok": Interlocked.Increment(ref c.Ok); break;
-            case "failed": Interlocked.Increment(ref c.Failed); break;
-            case "mismatch": Interlocked.Increment(ref c.Mismatch); break;
+            case AnnotationStatus.Ok: Interlocked.Increment(ref c.Ok); break;
+            case AnnotationStatus.Failed: Interlocked.Increment(ref c.Failed); break;
+            case AnnotationStatus.Mismatch: Interlocked.Increment(ref c.Mismatch); break;
             default: Interlocked.Increment(ref c.Unparseable); break;
         }
         record["rationale"] = rationale;

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using StepDistill.Data;
 
 namespace StepDistill.Teacher.Pipeline;
 
@@ -103,7 +104,7 @@ internal sealed class OutputWriter : IAsyncDisposable
                     _ => null,
                 };
                 if (id is null) throw new StepDistillException($"{path} line {i + 1}: existing output record has no 'id'");
-                if (dropFailed && obj!["status"] is JsonValue sv && sv.TryGetValue<string>(out var st) && st == "failed") { DroppedFailed++; changed = true; continue; }
+                if (dropFailed && obj!["status"] is JsonValue sv && sv.TryGetValue<string>(out var st) && st == AnnotationStatus.Failed) { DroppedFailed++; changed = true; continue; }
                 ExistingIds.Add(id);
                 kept.Append(lines[i]).Append('\n');
             }

@@ -144,29 +144,27 @@ public static class PromptFile
     }
 }
 
-/// <summary>Built-in prompts (embedded prompt files) plus any registered by other code, looked up by name.</summary>
+/// <summary>
+/// Built-in prompts (embedded prompt files), looked up by name. Other prompts (e.g. a demo task's) are passed to
+/// <see cref="Resolve"/> by the caller: there is no global registry to mutate.
+/// </summary>
 public static class PromptLibrary
 {
-    static readonly Dictionary<string, Func<PromptTemplate>> Extra = new(StringComparer.OrdinalIgnoreCase);
     static readonly string[] BuiltInNames = ["svamp", "cqa", "anli", "esnli"];
 
-    public static IEnumerable<string> Names => BuiltInNames.Concat(Extra.Keys);
+    /// <summary>The built-in names, then those of <paramref name="extra"/>.</summary>
+    public static IEnumerable<string> Names(IReadOnlyDictionary<string, Func<PromptTemplate>>? extra = null) =>
+        BuiltInNames.Concat(extra?.Keys ?? []);
 
-    /// <summary>Adds a named prompt (e.g. a demo task) that <see cref="Resolve"/> finds by name.</summary>
-    public static void Register(string name, Func<PromptTemplate> factory)
+    /// <summary>A name in <paramref name="extra"/>, a built-in name, else a path to a prompt file.</summary>
+    public static PromptTemplate Resolve(string nameOrPath, IReadOnlyDictionary<string, Func<PromptTemplate>>? extra = null)
     {
-        lock (Extra) Extra[name] = factory;
-    }
-
-    /// <summary>A built-in or registered name, else a path to a prompt file.</summary>
-    public static PromptTemplate Resolve(string nameOrPath)
-    {
-        lock (Extra)
-            if (Extra.TryGetValue(nameOrPath, out var f)) return f();
+        var named = extra?.FirstOrDefault(kv => string.Equals(kv.Key, nameOrPath, StringComparison.OrdinalIgnoreCase)).Value;
+        if (named is not null) return named();
         if (BuiltInNames.Contains(nameOrPath, StringComparer.OrdinalIgnoreCase))
             return PromptFile.Parse(ReadBuiltIn(nameOrPath.ToLowerInvariant()), $"built-in prompt '{nameOrPath.ToLowerInvariant()}'");
         if (File.Exists(nameOrPath)) return PromptFile.Load(nameOrPath);
-        throw new StepDistillException($"--prompt '{nameOrPath}' is neither a built-in prompt ({string.Join(", ", Names)}) nor an existing file");
+        throw StepDistillException.InvalidOption("Prompt", nameOrPath, $"neither a built-in prompt ({string.Join(", ", Names(extra))}) nor an existing file");
     }
 
     /// <summary>The text of a built-in prompt file, e.g. to copy it as a starting point for your own.</summary>

@@ -84,16 +84,6 @@ public static class HubTestData
         };
 }
 
-/// <summary>A temporary folder removed after the test.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("stepdistill-hub-").FullName;
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>Collects progress reports synchronously.</summary>
 public sealed class ProgressLog : IProgress<HubDownloadProgress>
 {

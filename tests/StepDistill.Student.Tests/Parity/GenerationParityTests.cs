@@ -75,11 +75,8 @@ public class GenerationParityTests(ITestOutputHelper output)
         var n = ReductionLength.Forward(model.Config);
         var divergedAt = new int?[expected.Length];
         var steps = 0;
-        var thread = Environment.CurrentManagedThreadId;
-        T5Generator.OnStepLogits = (step, logits) =>
+        Action<int, Tensor> onStep = (step, logits) =>
         {
-            // The hook is static: ignore generations that other test classes run on other threads meanwhile.
-            if (Environment.CurrentManagedThreadId != thread) return;
             steps++;
             var refIds = top5Ids[step];
             var refValues = top5Logits[step];
@@ -104,15 +101,8 @@ public class GenerationParityTests(ITestOutputHelper output)
             }
             log?.WriteLine($"greedy step {step}: top-5 ids checked; HF's smallest top-1/top-2 gap {Enumerable.Range(0, expected.Length).Min(b => refValues[b][0].item<float>() - refValues[b][1].item<float>()):G3}, near-tie below {tieGap:G3}");
         };
-        GenerationResult result;
-        try
-        {
-            result = T5Generator.Generate(model, r["forward.input_ids"], r["forward.attention_mask"], new GenerationOptions { MaxNewTokens = 12 });
-        }
-        finally
-        {
-            T5Generator.OnStepLogits = null;
-        }
+        var result = T5Generator.Generate(model, r["forward.input_ids"], r["forward.attention_mask"],
+                                          new GenerationOptions { MaxNewTokens = 12, OnStepLogits = onStep });
         // A row that took the other side of a near-tie may stop early (end of sequence), and with it the batch.
         if (divergedAt.All(d => d is null)) Assert.Equal(12, steps);
         else Assert.InRange(steps, divergedAt.Max(d => d ?? 0) + 1, 12);

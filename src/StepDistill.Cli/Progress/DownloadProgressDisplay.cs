@@ -1,12 +1,13 @@
 using Spectre.Console;
+using StepDistill.Student.Hub;
 
-namespace StepDistill.Student.Hub;
+namespace StepDistill.Cli.Progress;
 
 /// <summary>
 /// Shows <see cref="ModelResolver"/> downloads on a console: one Spectre.Console progress bar per file on an
 /// interactive terminal, plain lines (start and end of each file) otherwise, so logs stay readable.
 /// </summary>
-public static class DownloadProgressDisplay
+internal static class DownloadProgressDisplay
 {
     /// <summary>Resolves <paramref name="modelArg"/> while drawing download progress on <paramref name="console"/>
     /// (default: <see cref="AnsiConsole.Console"/>). Nothing is drawn when no file is downloaded.</summary>
@@ -14,19 +15,9 @@ public static class DownloadProgressDisplay
         IAnsiConsole? console = null, CancellationToken ct = default)
     {
         console ??= AnsiConsole.Console;
-        if (!console.Profile.Capabilities.Interactive)
-            return await ModelResolver.ResolveAsync(modelArg, options, new PlainLines(console), ct).ConfigureAwait(false);
-
-        string result = "";
-        await console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
-                     new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(async ctx =>
-            {
-                result = await ModelResolver.ResolveAsync(modelArg, options, new Bars(ctx), ct).ConfigureAwait(false);
-            }).ConfigureAwait(false);
-        return result;
+        return await ConsoleProgress.RunAsync(console,
+            [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn()],
+            ctx => ModelResolver.ResolveAsync(modelArg, options, ctx is null ? new PlainLines(console) : new Bars(ctx), ct)).ConfigureAwait(false);
     }
 
     /// <summary>Updates one bar per file synchronously (Progress&lt;T&gt; would post updates late and out of order).</summary>

@@ -2,7 +2,7 @@ using System.Globalization;
 using Spectre.Console;
 using StepDistill.Training;
 
-namespace StepDistill.Cli;
+namespace StepDistill.Cli.Progress;
 
 /// <summary>
 /// Shows a training run: a live progress bar (loss, tokens/s, ETA) on a terminal, plain periodic log lines on
@@ -18,22 +18,15 @@ internal sealed class TrainingDisplay : ITrainingObserver
 
     public TrainingDisplay(string label) => this.label = label;
 
-    public static bool Interactive => CliConsole.Error.Profile.Capabilities.Interactive;
-
     /// <summary>Runs <paramref name="work"/> under a progress bar when interactive.</summary>
-    public async Task<T> RunAsync<T>(Func<ITrainingObserver, Task<T>> work)
-    {
-        if (!Interactive) return await work(this);
-        T result = default!;
-        await console.Progress().AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .StartAsync(async ctx =>
+    public Task<T> RunAsync<T>(Func<ITrainingObserver, Task<T>> work) =>
+        ConsoleProgress.RunAsync(console,
+            [new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn()],
+            ctx =>
             {
-                task = ctx.AddTask(Markup.Escape(label), maxValue: 1);
-                result = await work(this);
+                task = ctx?.AddTask(Markup.Escape(label), maxValue: 1);
+                return work(this);
             });
-        return result;
-    }
 
     public void OnStart(int startStep, int maxSteps)
     {
@@ -66,6 +59,6 @@ internal sealed class TrainingDisplay : ITrainingObserver
     void Log(string line)
     {
         if (task is not null) console.MarkupLine(Markup.Escape(line));
-        else Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}");
+        else ConsoleProgress.Log(line);
     }
 }

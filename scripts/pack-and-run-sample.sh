@@ -22,7 +22,8 @@ for p in StepDistill.Core StepDistill.Student StepDistill.Inference StepDistill.
 done
 # The package that brings TorchSharp carries the GLIBCXX fix to its consumers.
 # (listings in variables: grep -q closing a pipe early would fail the pipeline under pipefail)
-student=$(unzip -l "$feed/StepDistill.Student.$version.nupkg"); inference=$(unzip -l "$feed/StepDistill.Inference.$version.nupkg")
+# (python3 lists the zip: unzip is not on a fresh machine)
+student=$(python3 -m zipfile -l "$feed/StepDistill.Student.$version.nupkg"); inference=$(python3 -m zipfile -l "$feed/StepDistill.Inference.$version.nupkg")
 grep -q "buildTransitive/StepDistill.Student.targets" <<< "$student" \
   || { echo "StepDistill.Student lacks buildTransitive/StepDistill.Student.targets"; exit 1; }
 grep -q "lib/net10.0/StepDistill.Inference.xml" <<< "$inference" \

@@ -11,6 +11,14 @@ namespace StepDistill.Cli.Tests;
 /// operation of a short run in turn (STEPDISTILL_FAULT_AT), then run again; every rerun must end byte-identical to
 /// an uninterrupted run, and what a user had before the kill (best/, the last checkpoint) must still be whole.
 /// </summary>
+/// <summary>
+/// The sweep reruns training in this process; it runs alone, since another test class training at the same time in
+/// the same process (libtorch's thread settings are process-wide) made two of its reruns fail inside libtorch.
+/// </summary>
+[CollectionDefinition(nameof(TrainCrashSweepTests), DisableParallelization = true)]
+public sealed class TrainCrashSweepCollection;
+
+[Collection(nameof(TrainCrashSweepTests))]
 public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("stepdistill-sweep-").FullName;

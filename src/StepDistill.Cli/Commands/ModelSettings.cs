@@ -10,7 +10,7 @@ namespace StepDistill.Cli.Commands;
 internal abstract class ModelSettings : CommonSettings
 {
     [CommandOption("-m|--model <MODEL>", isRequired: true)]
-    [Description("Checkpoint folder (e.g. RUN/best), or a Hugging Face model id such as google/flan-t5-small@revision.")]
+    [Description("Checkpoint folder (e.g. RUN/best), or a Hugging Face model id such as google/flan-t5-small[[@revision]].")]
     public string? Model { get; init; }
 
     [CommandOption("--max-new-tokens <N>")]

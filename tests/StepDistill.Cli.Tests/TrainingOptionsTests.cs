@@ -6,6 +6,7 @@ using StepDistill.Cli.Commands;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Experiments.Runner;
+using StepDistill.Tests;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Tests;
@@ -70,27 +71,17 @@ public sealed class TrainingOptionsTests : IDisposable
         Assert.Equal(o with { Seed = 3 }, await Parse("--options", file, "--seed", "3"));
     }
 
-    static Dataset Sums(string split, int n, int seed)
-    {
-        var rng = new Random(seed);
-        return new Dataset("sums", split, TaskKind.Generic, MetricKind.Exact, "memory", Enumerable.Range(0, n).Select(i =>
-        {
-            int a = rng.Next(10), b = rng.Next(10);
-            return new Example($"{split}{i}", $"{a}+{b}", $"{a + b}", $"{a} plus {b} is {a + b}", $"{a + b}");
-        }).ToList());
-    }
-
     [Fact]
     public async Task GridCell_InAChildProcess_WritesTheSameRunJson_AsInProcess()
     {
         var data = Path.Combine(dir, "data");
         Directory.CreateDirectory(data);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), Sums("train", 16, 1).Examples);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), Sums("dev", 4, 2).Examples);
+        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 16, 1).Examples);
+        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 4, 2).Examples);
         var options = new TrainingOptions { MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",
                                             LearningRate = 0.003, Dropout = 0.1, KeepLast = 1 };
         var grid = new ExperimentGrid([MethodSpec.Parse("step-by-step:teacher")], [0.5], [1], [0.3]);
-        var eval = Sums("dev", 4, 2);
+        var eval = SumsData.Sums("dev", 4, 2);
         var inProcess = new ExperimentRunner(options, Path.Combine(dir, "in"));
         var child = new ExperimentRunner(options, Path.Combine(dir, "child")) { ChildProcess = ExperimentCommand.TrainCell("dotnet", [typeof(App).Assembly.Location]), Parallel = 2 };
         var a = (await inProcess.RunAsync(grid, data, data, eval)).Single();

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Experiments.Runner;
+using StepDistill.Tests;
 using StepDistill.Training;
 
 namespace StepDistill.Experiments.Tests;
@@ -26,26 +27,16 @@ public sealed class RunnerTests : IDisposable
         Assert.Throws<StepDistillException>(() => ExperimentGrid.ParseDoubles("0.5,x", "--fractions"));
     }
 
-    static Dataset Sums(string split, int n, int seed)
-    {
-        var rng = new Random(seed);
-        return new Dataset("sums", split, TaskKind.Generic, MetricKind.Exact, "memory", Enumerable.Range(0, n).Select(i =>
-        {
-            int a = rng.Next(10), b = rng.Next(10);
-            return new Example($"{split}{i}", $"{a}+{b}", $"{a + b}", $"{a} plus {b} is {a + b}", $"{a + b}");
-        }).ToList());
-    }
-
     [Fact]
     public async Task Runner_TrainsEveryCell_AndARerunSkipsFinishedCells()
     {
         var data = Path.Combine(dir, "data");
         Directory.CreateDirectory(data);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), Sums("train", 32, 1).Examples);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), Sums("dev", 8, 2).Examples);
+        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 32, 1).Examples);
+        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 8, 2).Examples);
         var options = new TrainingOptions { Model = "tiny", MaxSteps = 3, BatchSize = 8, EvalEvery = 3, MaxNewTokens = 3, Threads = 1 };
         var grid = new ExperimentGrid([MethodSpec.Parse("standard:gold"), MethodSpec.Parse("step-by-step:teacher")], [0.5, 1.0], [0], [0.5]);
-        var eval = Sums("test", 10, 3) with { Split = "test" };
+        var eval = SumsData.Sums("test", 10, 3) with { Split = "test" };
         var log = new List<string>();
         var runner = new ExperimentRunner(options, Path.Combine(dir, "out"), log.Add);
         var first = await runner.RunAsync(grid, data, data, eval);

@@ -1,0 +1,19 @@
+using StepDistill.Data;
+using StepDistill.Evaluation;
+
+namespace StepDistill.Tests;
+
+/// <summary>A tiny in-memory task ("a+b" → sum, with a rationale and a teacher label) for trainer and runner tests.</summary>
+public static class SumsData
+{
+    /// <summary><paramref name="n"/> examples of the <paramref name="split"/> split, drawn from <paramref name="seed"/>.</summary>
+    public static Dataset Sums(string split, int n, int seed)
+    {
+        var rng = new Random(seed);
+        return new Dataset("sums", split, TaskKind.Generic, MetricKind.Exact, "memory", Enumerable.Range(0, n).Select(i =>
+        {
+            int a = rng.Next(10), b = rng.Next(10);
+            return new Example($"{split}{i}", $"{a}+{b}", $"{a + b}", $"{a} plus {b} is {a + b}", $"{a + b}");
+        }).ToList());
+    }
+}

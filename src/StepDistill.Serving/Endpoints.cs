@@ -41,10 +41,7 @@ public sealed partial class StudentServer
         Metrics(ctx).Tokens(result.InputTokens, result.OutputTokens);
         await WriteJsonAsync(ctx, w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("object", "chat.completion");
-            w.WriteNumber("created", created);
-            w.WriteString("model", name);
+            WriteEnvelope(w, id, "chat.completion", created, name);
             w.WriteStartArray("choices");
             w.WriteStartObject();
             w.WriteNumber("index", 0);
@@ -79,10 +76,7 @@ public sealed partial class StudentServer
         Metrics(ctx).Tokens(inTok, outTok);
         await WriteJsonAsync(ctx, w =>
         {
-            w.WriteString("id", id);
-            w.WriteString("object", "text_completion");
-            w.WriteNumber("created", created);
-            w.WriteString("model", name);
+            WriteEnvelope(w, id, "text_completion", created, name);
             w.WriteStartArray("choices");
             for (var i = 0; i < results.Count; i++)
             {
@@ -177,10 +171,7 @@ public sealed partial class StudentServer
             {
                 var json = Json(w =>
                 {
-                    w.WriteString("id", id);
-                    w.WriteString("object", chat ? "chat.completion.chunk" : "text_completion");
-                    w.WriteNumber("created", created);
-                    w.WriteString("model", name);
+                    WriteEnvelope(w, id, chat ? "chat.completion.chunk" : "text_completion", created, name);
                     w.WriteStartArray("choices");
                     w.WriteEndArray();
                     WriteUsage(w, usage.InputTokens, usage.OutputTokens);
@@ -205,10 +196,7 @@ public sealed partial class StudentServer
 
     static string ChunkJson(bool chat, string id, long created, string model, string? role, string? content, string? finish) => Json(w =>
     {
-        w.WriteString("id", id);
-        w.WriteString("object", chat ? "chat.completion.chunk" : "text_completion");
-        w.WriteNumber("created", created);
-        w.WriteString("model", model);
+        WriteEnvelope(w, id, chat ? "chat.completion.chunk" : "text_completion", created, model);
         w.WriteStartArray("choices");
         w.WriteStartObject();
         w.WriteNumber("index", 0);
@@ -248,4 +236,13 @@ public sealed partial class StudentServer
     }
 
     static ServerMetrics Metrics(HttpContext ctx) => ctx.RequestServices.GetRequiredService<ServerMetrics>();
+
+    /// <summary>The fields every OpenAI response object and stream chunk starts with.</summary>
+    static void WriteEnvelope(Utf8JsonWriter w, string id, string objectType, long created, string model)
+    {
+        w.WriteString("id", id);
+        w.WriteString("object", objectType);
+        w.WriteNumber("created", created);
+        w.WriteString("model", model);
+    }
 }

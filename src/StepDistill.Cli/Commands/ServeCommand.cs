@@ -41,7 +41,7 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         [CommandOption("--max-input-length <N>")] [Description("Longest input in tokens; longer ones get 400 (default: the library's; printed at start).")]
         public int? MaxInputLength { get; init; }
 
-        [CommandOption("--batch-size <N>")] [Description("Most inputs per micro-batch, shared by all clients (default: the library's; printed at start).")]
+        [CommandOption("--batch-size <N>")] [Description("Most inputs decoded together, shared by all clients (default: the library's; printed at start).")]
         public int? BatchSize { get; init; }
 
         [CommandOption("--max-wait-ms <MS>")] [Description("How long the first waiting input waits for others to join its batch (default: the library's; printed at start).")]

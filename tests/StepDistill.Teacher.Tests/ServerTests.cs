@@ -317,13 +317,13 @@ public class ServerTests
         await using var server = new FakeOpenAIServer(_ => Reply.Completion("x"));
         using var teacher = OpenAITeacher(server);
         var e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.StartsWith($"{path} line 3: not valid JSON", e.Message);
+        Assert.StartsWith($"{path}:3: malformed JSON", e.Message);
         File.WriteAllLines(path, ["""{"id":"a","input":"x"}""", """{"id":"a","input":"y"}"""]);
         e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.Equal($"{path} line 2: duplicate id 'a' (first on line 1)", e.Message);
+        Assert.Equal($"{path}:2: duplicate id 'a' (first on line 1)", e.Message);
         File.WriteAllLines(path, ["""{"id":"a","text":"x"}"""]);
         e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.Equal($"{path} line 1: field 'input' is missing or not a string", e.Message);
+        Assert.Equal($"{path}:1: missing required string field 'input'", e.Message);
         Assert.Empty(server.Requests);
     }
 

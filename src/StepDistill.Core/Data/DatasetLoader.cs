@@ -166,13 +166,13 @@ public static class DatasetLoader
             foreach (var (number, line) in TextFiles.Lines(text))
             {
                 // Record i is line i: a blank line would shift every PaLM output after it.
-                if (string.IsNullOrWhiteSpace(line)) throw ExampleJsonl.Error(path, number, "empty line (record i must be on line i)");
-                using var doc = ExampleJsonl.ParseLine(path, number, line);
+                if (string.IsNullOrWhiteSpace(line)) throw Jsonl.Error(path, number, "empty line (record i must be on line i)");
+                using var doc = Jsonl.ParseLine(path, number, line);
                 var r = doc.RootElement;
                 var index = number - 1;
-                var id = ExampleJsonl.OptionalString(path, number, r, "id") ?? ExampleJsonl.OptionalString(path, number, r, "uid")
+                var id = Jsonl.OptionalString(path, number, r, "id") ?? Jsonl.OptionalString(path, number, r, "uid")
                     ?? string.Create(CultureInfo.InvariantCulture, $"{name}-{fileSplit}-{index}");
-                if (!ids.TryAdd(id, number)) throw ExampleJsonl.Error(path, number, $"duplicate id '{id}' (first on line {ids[id]})");
+                Jsonl.CheckUnique(ids, id, path, number);
                 list.Add(task switch
                 {
                     TaskKind.Svamp => new Example(id, Required(path, number, r, "input"), Required(path, number, r, "label")),
@@ -190,13 +190,13 @@ public static class DatasetLoader
         {
             var question = Required(path, number, r, "question");
             if (!r.TryGetProperty("choices", out var c) || c.ValueKind != JsonValueKind.Array || c.GetArrayLength() != 5)
-                throw ExampleJsonl.Error(path, number, "field 'choices' must be an array of exactly 5 strings");
+                throw Jsonl.Error(path, number, "field 'choices' must be an array of exactly 5 strings");
             var input = new System.Text.StringBuilder(question).Append("\nAnswer Choices:");
             var letter = 'a';
             foreach (var choice in c.EnumerateArray())
             {
                 if (choice.ValueKind != JsonValueKind.String)
-                    throw ExampleJsonl.Error(path, number, $"choice ({letter}) must be a string, not {ExampleJsonl.Kind(choice)}");
+                    throw Jsonl.Error(path, number, $"choice ({letter}) must be a string, not {Jsonl.Kind(choice)}");
                 input.Append("\n(").Append(letter++).Append(") ").Append(choice.GetString());
             }
             return new Example(id, input.ToString(), Required(path, number, r, "answer"));
@@ -208,12 +208,12 @@ public static class DatasetLoader
             {
                 if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var k) && k is >= 0 and <= 2) return NliLabels[k];
                 if (v.ValueKind == JsonValueKind.String && Array.IndexOf(NliLabels, v.GetString()) >= 0) return v.GetString()!;
-                throw ExampleJsonl.Error(path, number, $"field 'label' must be 0, 1 or 2 (entailment, neutral, contradiction), got {v.GetRawText()}");
+                throw Jsonl.Error(path, number, $"field 'label' must be 0, 1 or 2 (entailment, neutral, contradiction), got {v.GetRawText()}");
             }
-            throw ExampleJsonl.Error(path, number, "missing field 'label'");
+            throw Jsonl.Error(path, number, "missing field 'label'");
         }
 
         static string Required(string path, int number, JsonElement r, string field) =>
-            ExampleJsonl.OptionalString(path, number, r, field) ?? throw ExampleJsonl.Error(path, number, $"missing string field '{field}'");
+            Jsonl.OptionalString(path, number, r, field) ?? throw Jsonl.Error(path, number, $"missing string field '{field}'");
     }
 }

@@ -77,7 +77,7 @@ internal static class PalmOutputs
         }
         catch (JsonException e)
         {
-            throw new StepDistillException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON ({ExampleJsonl.StripLocation(e.Message)})", e);
+            throw new StepDistillException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON ({Jsonl.StripLocation(e.Message)})", e);
         }
         return items;
     }

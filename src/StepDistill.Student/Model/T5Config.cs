@@ -90,6 +90,25 @@ public sealed record T5Config
         ["t5-small"] = new() { DModel = 512, DKv = 64, NumHeads = 8, DFf = 2048, NumLayers = 6, NumDecoderLayers = 6, FeedForwardProj = "gated-gelu", TieWordEmbeddings = false },
     };
 
+    /// <summary>The <c>model_type</c> values accepted in config.json (mT5 has the T5 v1.1 architecture).</summary>
+    public static IReadOnlyList<string> ModelTypes { get; } = ["t5", "mt5"];
+
+    /// <summary>
+    /// The one "is this a T5?" check: refuses a <c>model_type</c> outside <see cref="ModelTypes"/>;
+    /// <paramref name="label"/> names the model in the message.
+    /// </summary>
+    internal static void CheckModelType(string? modelType, string configPath, string label)
+    {
+        if (modelType is null)
+            throw new StepDistillException($"{configPath}: no \"model_type\"; cannot tell whether {label} is a T5 model");
+        if (!ModelTypes.Contains(modelType))
+            throw new StepDistillException(
+                $"{label} is not a T5 model: its config.json has model_type \"{modelType}\" " +
+                $"(stepdistill students are T5 encoder-decoders: model_type {string.Join(" or ", ModelTypes.Select(t => "\"" + t + "\""))}, " +
+                "for example google/flan-t5-small or google/t5-v1_1-small)");
+    }
+
+    /// <summary>Reads a Hugging Face <c>config.json</c>; errors name the file and the key.</summary>
     public static T5Config Load(string configPath)
     {
         if (!File.Exists(configPath)) throw new StepDistillException($"{configPath}: file not found");
@@ -132,8 +151,7 @@ public sealed record T5Config
             _ => throw Bad(key, "true or false"),
         };
         var modelType = S("model_type");
-        if (modelType is not ("t5" or "mt5"))
-            throw new StepDistillException($"{configPath}: model_type '{modelType ?? "(missing)"}' is not a T5 model (expected \"t5\")");
+        CheckModelType(modelType, configPath, Path.GetDirectoryName(configPath) is { Length: > 0 } folder ? folder : configPath);
         var d = new T5Config();
         var numLayers = I("num_layers", d.NumLayers);
         var config = new T5Config

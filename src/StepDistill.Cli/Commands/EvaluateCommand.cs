@@ -20,9 +20,6 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         [CommandOption("--split <SPLIT>")] [DefaultValue("dev")] [Description("dev (default) or test.")]
         public string Split { get; init; } = "dev";
 
-        [CommandOption("--json")] [Description("Print one JSON object with accuracy, correct and n.")]
-        public bool Json { get; init; }
-
         [CommandOption("--predictions <FILE>")] [Description("Write one JSON line per example: id, prediction, label, correct.")]
         public string? Predictions { get; init; }
 

@@ -14,7 +14,7 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill generate --model DIR --input TEXT</c>: runs the model on one input, as HF's <c>generate</c>.</summary>
 internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<GenerateCommand.Settings>
 {
-    public sealed class Settings : ModelSettings
+    public sealed class Settings : GenerationSettings
     {
         [CommandOption("-i|--input <TEXT>", isRequired: true)]
         [Description("The input text, exactly as the model should see it (include any task prefix).")]
@@ -25,16 +25,8 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         [DefaultValue(1)]
         public int NumBeams { get; init; } = 1;
 
-        [CommandOption("--json")]
-        [Description("Print one JSON object {\"ids\": [[...]], \"text\": \"...\"}; ids start with the decoder start token 0.")]
-        public bool Json { get; init; }
-
-        public override ValidationResult Validate()
-        {
-            if (MaxNewTokens is < 1) return ValidationResult.Error("--max-new-tokens must be at least 1");
-            if (NumBeams < 1) return ValidationResult.Error("--num-beams must be at least 1");
-            return base.Validate();
-        }
+        public override ValidationResult Validate() =>
+            NumBeams < 1 ? ValidationResult.Error("--num-beams must be at least 1") : base.Validate();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)

@@ -39,15 +39,20 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
         var inputs = data.Examples.Select(e => e.Input).ToList();
         var labels = Predictor.Predict(student, inputs, Predictor.LabelPrefix(student), s.BatchSizeOrDefault, s.MaxNewTokensOrDefault, ct: ct);
         var rationales = s.Explain ? Predictor.Predict(student, inputs, MethodNames.ExplainPrefix, s.BatchSizeOrDefault, s.MaxRationaleTokens, ct: ct) : null;
-        var lines = data.Examples.Select((e, i) =>
+        // Written whole and atomically: a stopped run leaves no half file.
+        FileOps.WriteAllBytes(s.Output!, data.Examples.SelectMany((e, i) => Jsonl.Line(w =>
         {
-            var o = new JsonObject { ["id"] = e.Id, ["input"] = e.Input, ["prediction"] = labels[i] };
-            if (rationales is not null) o["rationale"] = rationales[i];
-            return o.ToJsonString() + "\n";
-        });
-        FileOps.WriteAllText(s.Output!, string.Concat(lines));
-        CliConsole.Error.MarkupLine(Markup.Escape($"wrote {data.Count} predictions to {s.Output}"));
-        GC.KeepAlive(console);
+            w.WriteStartObject();
+            w.WriteString("id", e.Id);
+            w.WriteString("input", e.Input);
+            w.WriteString("prediction", labels[i]);
+            if (rationales is not null) w.WriteString("rationale", rationales[i]);
+            w.WriteEndObject();
+        })).ToArray());
+        if (s.Json)
+            console.Profile.Out.Writer.WriteLine(new JsonObject { ["predictions"] = data.Count, ["output"] = s.Output }.ToJsonString());
+        else
+            CliConsole.Error.MarkupLine(Markup.Escape($"wrote {data.Count} predictions to {s.Output}"));
         return 0;
     }
 }

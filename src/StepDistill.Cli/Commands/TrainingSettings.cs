@@ -125,7 +125,7 @@ internal abstract class TrainingSettings : CommonSettings
     public string? Metric { get; init; }
 
     /// <summary>The <c>--metric</c> value, parsed; null when not given.</summary>
-    public MetricKind? MetricKind => Metric is null ? null : OptionBinding.Translate(GetType(), () => OptionParsers.Metric(Metric));
+    public MetricKind? MetricKind => ParseMetric(Metric);
 
     [CommandOption("-o|--out <DIR>", isRequired: true)]
     [Description("Run folder: run.json, metrics.jsonl, checkpoints, best/. Re-running the same command resumes it.")]

@@ -68,7 +68,8 @@ internal static class CliRunner
             var buffer = new byte[256];
             try { while (stdin.Read(buffer) > 0) { } } catch (IOException) { }
             Process.GetCurrentProcess().Kill();
-        }) { IsBackground = true, Name = "exit-with-parent" }.Start();
+        })
+        { IsBackground = true, Name = "exit-with-parent" }.Start();
     }
 
     /// <summary>

@@ -59,8 +59,11 @@ public sealed class TrainingOptionsTests : IDisposable
     {
         var o = await Parse("--method", "standard", "--labels", "teacher", "--alpha", "0.25", "--max-steps", "7", "--grad-accum", "3",
                             "--warmup", "2", "--clip", "0.5", "--device", "cpu", "--threads", "1", "--metric", "equation");
-        Assert.Equal(new TrainingOptions { Method = Method.Standard, Labels = LabelSource.Teacher, Alpha = 0.25, MaxSteps = 7,
-                                           GradientAccumulation = 3, WarmupSteps = 2, ClipNorm = 0.5, Device = "cpu", Threads = 1 }, o);
+        Assert.Equal(new TrainingOptions
+        {
+            Method = Method.Standard, Labels = LabelSource.Teacher, Alpha = 0.25, MaxSteps = 7,
+            GradientAccumulation = 3, WarmupSteps = 2, ClipNorm = 0.5, Device = "cpu", Threads = 1
+        }, o);
         Assert.Equal(MetricKind.Equation, Capture.Last!.MetricKind);
         var e = await Assert.ThrowsAsync<StepDistillException>(() => Parse("--grad-accum", "0"));
         Assert.StartsWith("--grad-accum 0: ", e.Message);
@@ -78,8 +81,11 @@ public sealed class TrainingOptionsTests : IDisposable
         Directory.CreateDirectory(data);
         await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 16, 1).Examples);
         await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 4, 2).Examples);
-        var options = new TrainingOptions { MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",
-                                            LearningRate = 0.003, Dropout = 0.1, KeepLast = 1 };
+        var options = new TrainingOptions
+        {
+            MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",
+            LearningRate = 0.003, Dropout = 0.1, KeepLast = 1
+        };
         var grid = new ExperimentGrid([MethodSpec.Parse("step-by-step:teacher")], [0.5], [1], [0.3]);
         var eval = SumsData.Sums("dev", 4, 2);
         var inProcess = new ExperimentRunner(options, Path.Combine(dir, "in"));

@@ -14,19 +14,25 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
 {
     public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-d|--data <PATH>", isRequired: true)] [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
+        [CommandOption("-d|--data <PATH>", isRequired: true)]
+        [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
         public string? Data { get; init; }
 
-        [CommandOption("--split <SPLIT>")] [DefaultValue("dev")] [Description("dev (default) or test.")]
+        [CommandOption("--split <SPLIT>")]
+        [DefaultValue("dev")]
+        [Description("dev (default) or test.")]
         public string Split { get; init; } = "dev";
 
-        [CommandOption("--predictions <FILE>")] [Description("Write one JSON line per example: id, prediction, label, correct.")]
+        [CommandOption("--predictions <FILE>")]
+        [Description("Write one JSON line per example: id, prediction, label, correct.")]
         public string? Predictions { get; init; }
 
-        [CommandOption("--max-input-length <N>")] [DefaultValue(512)]
+        [CommandOption("--max-input-length <N>")]
+        [DefaultValue(512)]
         public int MaxInputLength { get; init; } = 512;
 
-        [CommandOption("--metric <M>")] [Description("exact or equation (default: the dataset's, or the model's).")]
+        [CommandOption("--metric <M>")]
+        [Description("exact or equation (default: the dataset's, or the model's).")]
         public string? Metric { get; init; }
     }
 

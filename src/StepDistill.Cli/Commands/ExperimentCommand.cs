@@ -21,22 +21,33 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         [DefaultValue("standard:gold,standard:teacher,step-by-step:teacher")]
         public string Methods { get; init; } = "standard:gold,standard:teacher,step-by-step:teacher";
 
-        [CommandOption("--fractions <LIST>")] [DefaultValue("0.25,0.5,1")] [Description("Shares of the training set. Default 0.25,0.5,1.")]
+        [CommandOption("--fractions <LIST>")]
+        [DefaultValue("0.25,0.5,1")]
+        [Description("Shares of the training set. Default 0.25,0.5,1.")]
         public string Fractions { get; init; } = "0.25,0.5,1";
 
-        [CommandOption("--seeds <LIST>")] [DefaultValue("0,1")] [Description("Seeds (init, subsample, order). Default 0,1.")]
+        [CommandOption("--seeds <LIST>")]
+        [DefaultValue("0,1")]
+        [Description("Seeds (init, subsample, order). Default 0,1.")]
         public string Seeds { get; init; } = "0,1";
 
-        [CommandOption("--alphas <LIST>")] [DefaultValue("0.5")] [Description("α values for step-by-step cells. Default 0.5.")]
+        [CommandOption("--alphas <LIST>")]
+        [DefaultValue("0.5")]
+        [Description("α values for step-by-step cells. Default 0.5.")]
         public string Alphas { get; init; } = "0.5";
 
-        [CommandOption("--parallel <N>")] [DefaultValue(1)] [Description("Cells trained at once, as child processes with one thread each. Default 1 (in-process).")]
+        [CommandOption("--parallel <N>")]
+        [DefaultValue(1)]
+        [Description("Cells trained at once, as child processes with one thread each. Default 1 (in-process).")]
         public int Parallel { get; init; } = 1;
 
-        [CommandOption("--eval-split <SPLIT>")] [DefaultValue("dev")] [Description("Split each cell's best checkpoint is scored on: dev (default) or test.")]
+        [CommandOption("--eval-split <SPLIT>")]
+        [DefaultValue("dev")]
+        [Description("Split each cell's best checkpoint is scored on: dev (default) or test.")]
         public string EvalSplit { get; init; } = "dev";
 
-        [CommandOption("--title <TEXT>")] [Description("Report title.")]
+        [CommandOption("--title <TEXT>")]
+        [Description("Report title.")]
         public string? Title { get; init; }
     }
 
@@ -62,8 +73,11 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         };
         var results = await runner.RunAsync(grid, s.Data!, devPath, eval, ct);
         var info = new ReportInfo(s.Title ?? $"{train.Name}: step-by-step vs baselines", Setup(s, options, train, eval), null, null, train.Count,
-                                  new Dictionary<string, double> { ["experiment (this invocation)"] = clock.Elapsed.TotalSeconds,
-                                                                   ["training, all cells"] = results.Sum(r => r.TrainSeconds) });
+                                  new Dictionary<string, double>
+                                  {
+                                      ["experiment (this invocation)"] = clock.Elapsed.TotalSeconds,
+                                      ["training, all cells"] = results.Sum(r => r.TrainSeconds)
+                                  });
         var table = Report.Write(s.Out!, info, results);
         console.Profile.Out.Writer.WriteLine(table);
         CliConsole.Error.MarkupLine(Markup.Escape($"report: {Path.Combine(s.Out!, Report.MarkdownFile)}"));

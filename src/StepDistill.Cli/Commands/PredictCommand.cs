@@ -13,16 +13,20 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
 {
     public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-i|--input <FILE>", isRequired: true)] [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
+        [CommandOption("-i|--input <FILE>", isRequired: true)]
+        [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
         public string? Input { get; init; }
 
-        [CommandOption("-o|--output <FILE>", isRequired: true)] [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
+        [CommandOption("-o|--output <FILE>", isRequired: true)]
+        [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
         public string? Output { get; init; }
 
-        [CommandOption("--explain")] [Description("Also generate the rationale (step-by-step students only).")]
+        [CommandOption("--explain")]
+        [Description("Also generate the rationale (step-by-step students only).")]
         public bool Explain { get; init; }
 
-        [CommandOption("--max-rationale-tokens <N>")] [DefaultValue(256)]
+        [CommandOption("--max-rationale-tokens <N>")]
+        [DefaultValue(256)]
         public int MaxRationaleTokens { get; init; } = 256;
     }
 

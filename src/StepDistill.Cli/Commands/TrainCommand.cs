@@ -2,10 +2,10 @@ using System.ComponentModel;
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Progress;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Student.Model;
-using StepDistill.Cli.Progress;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;

@@ -96,7 +96,8 @@ public static class ExampleJsonl
             w.WriteStartObject();
             w.WriteString("metric", MetricKinds.Name(m));
             w.WriteEndObject();
-        } : null;
+        }
+        : null;
         return Jsonl.WriteAsync(path, examples, Write, header, cancellationToken);
     }
 

@@ -114,7 +114,11 @@ public sealed class ExperimentRunner
 
     TrainingOptions OptionsFor(Cell cell) => baseOptions with
     {
-        Method = cell.Method.Method, Labels = cell.Method.Labels, Alpha = cell.Alpha, Fraction = cell.Fraction, Seed = cell.Seed,
+        Method = cell.Method.Method,
+        Labels = cell.Method.Labels,
+        Alpha = cell.Alpha,
+        Fraction = cell.Fraction,
+        Seed = cell.Seed,
         Threads = ChildProcess is null ? baseOptions.Threads : 1,
     };
 

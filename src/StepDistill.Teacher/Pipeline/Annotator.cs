@@ -122,6 +122,10 @@ public sealed class Annotator
 
     sealed record Sample(int Index, string? Text, string? FinishReason, ParsedCompletion? Parsed, string? Error);
 
+    /// <summary>
+    /// Annotates every record of <paramref name="inputPath"/> not yet in <paramref name="outputPath"/> (a rerun resumes),
+    /// appending one output record per input; cancellation stops new calls and keeps every finished record.
+    /// </summary>
     public async Task<AnnotateSummary> RunAsync(string inputPath, string outputPath, IProgress<AnnotateProgress>? progress = null, CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
@@ -138,60 +142,10 @@ public sealed class Annotator
         using var _ = limiters;
         var slots = Math.Min(_o.Concurrency, _teacher.MaxConcurrency ?? int.MaxValue);
         using var gate = new SemaphoreSlim(slots, slots);
-        var chatOptions = Enumerable.Range(0, _o.Samples).Select(ChatOptionsFor).ToArray();
+        var calls = new Calls(this, cache, pipeline, gate, c);
 
         void Report() => progress?.Report(new AnnotateProgress(Volatile.Read(ref c.Done), todo.Count, c.Ok, c.Unparseable, c.Failed, c.Mismatch,
             Interlocked.Read(ref c.Requests), Interlocked.Read(ref c.CacheHits), sw.Elapsed));
-
-        async Task<Sample> CallAsync(InputRecord rec, IList<ChatMessage> messages, int index, CancellationToken token)
-        {
-            var options = chatOptions[index];
-            var key = CompletionCache.Key(_teacher.Id, _teacher.Model, messages, options, index);
-            var cached = cache.TryGet(key);
-            if (cached is null)
-            {
-                await gate.WaitAsync(token);
-                var log = new Resilience.RetryLog();
-                var context = ResilienceContextPool.Shared.Get(token);
-                try
-                {
-                    context.Properties.Set(Resilience.EstimatedTokens, PromptTemplate.EstimateTokens(messages) + _o.MaxOutputTokens);
-                    context.Properties.Set(Resilience.Log, log);
-                    var response = await pipeline.ExecuteAsync(async (ctx, state) =>
-                    {
-                        Interlocked.Increment(ref c.Requests);
-                        ChatResponse r;
-                        try { r = await _teacher.Client.GetResponseAsync(state, options, ctx.CancellationToken); }
-                        catch (ArgumentOutOfRangeException e) when (e.StackTrace?.Contains("OpenAI", StringComparison.Ordinal) == true)
-                        {
-                            // The OpenAI adapter indexes choices[0] unchecked: "choices": [] surfaces as this.
-                            throw new EmptyResponseException("the server returned no choices");
-                        }
-                        return CheckNotEmpty(r);
-                    }, context, messages);
-                    cached = new CachedCompletion(response.Text, response.FinishReason?.Value, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
-                    Interlocked.Add(ref c.InputTokens, cached.InputTokens ?? 0);
-                    Interlocked.Add(ref c.OutputTokens, cached.OutputTokens ?? 0);
-                    // Stored before the output record exists: from here on this call is never paid for again.
-                    cache.Put(key, rec.Id, index, _teacher.Id, _teacher.Model, cached);
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    var attempts = log.Retries + 1;
-                    return new Sample(index, null, null, null, Resilience.Describe(e, _o.Timeout) + (attempts > 1 ? $" (after {attempts} attempts)" : ""));
-                }
-                finally
-                {
-                    ResilienceContextPool.Shared.Return(context);
-                    gate.Release();
-                }
-            }
-            else Interlocked.Increment(ref c.CacheHits);
-            var parsed = AnswerParsers.Parse(_prompt, _parser, cached.Text, rec.Input);
-            if (!parsed.Ok && cached.FinishReason == "length")
-                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise the maximum output tokens)" };
-            return new Sample(index, cached.Text, cached.FinishReason, parsed, null);
-        }
 
         var cancelled = false;
         try
@@ -199,7 +153,7 @@ public sealed class Annotator
             await Parallel.ForEachAsync(todo, new ParallelOptions { MaxDegreeOfParallelism = _o.Concurrency, CancellationToken = ct }, async (rec, token) =>
             {
                 var messages = _prompt.Render(rec.Input);
-                var samples = await Task.WhenAll(Enumerable.Range(0, _o.Samples).Select(i => CallAsync(rec, messages, i, token)));
+                var samples = await Task.WhenAll(Enumerable.Range(0, _o.Samples).Select(i => calls.SampleAsync(rec, messages, i, token)));
                 var record = BuildRecord(rec, samples, c);
                 // Written even if cancellation arrives now: the calls are paid for and cached already.
                 await writer.WriteAsync(record, CancellationToken.None);
@@ -212,21 +166,100 @@ public sealed class Annotator
             cancelled = true;
         }
         Report();
+        return Summarize(c, inputs.Count, todo.Count, sw.Elapsed, cancelled, writer, cachePath);
+    }
+
+    AnnotateSummary Summarize(Counters c, int inputs, int todo, TimeSpan elapsed, bool cancelled, OutputWriter writer, string cachePath)
+    {
         decimal? cost = null;
         if (_o.PricePerMillionInput != null || _o.PricePerMillionOutput != null)
             cost = (c.InputTokens * (_o.PricePerMillionInput ?? 0) + c.OutputTokens * (_o.PricePerMillionOutput ?? 0)) / 1_000_000m;
         return new AnnotateSummary
         {
-            Inputs = inputs.Count, Skipped = inputs.Count - todo.Count, Written = c.Done,
+            Inputs = inputs, Skipped = inputs - todo, Written = c.Done,
             Ok = c.Ok, Unparseable = c.Unparseable, Failed = c.Failed, Mismatch = c.Mismatch,
             SamplesParsed = c.SamplesParsed, SamplesUnparseable = c.SamplesUnparseable, SamplesFailed = c.SamplesFailed,
             WithGold = c.WithGold, GoldMatches = c.GoldMatches,
             Requests = c.Requests, Retries = c.Retries, CacheHits = c.CacheHits,
             InputTokens = c.InputTokens, OutputTokens = c.OutputTokens, EstimatedCost = cost,
-            Elapsed = sw.Elapsed, Cancelled = cancelled, RepairedTornLine = writer.RepairedTornLine,
+            Elapsed = elapsed, Cancelled = cancelled, RepairedTornLine = writer.RepairedTornLine,
             DroppedFailed = writer.DroppedFailed, CachePath = cachePath,
         };
     }
+
+    /// <summary>The teacher calls of one run: each sample comes from the cache, or from the teacher through the resilience pipeline.</summary>
+    sealed class Calls(Annotator a, CompletionCache cache, ResiliencePipeline<ChatResponse> pipeline, SemaphoreSlim gate, Counters c)
+    {
+        readonly ChatOptions[] chatOptions = Enumerable.Range(0, a._o.Samples).Select(a.ChatOptionsFor).ToArray();
+
+        /// <summary>Sample <paramref name="index"/> of a record, parsed; a call that failed after its retries is a sample with an error.</summary>
+        public async Task<Sample> SampleAsync(InputRecord rec, IList<ChatMessage> messages, int index, CancellationToken token)
+        {
+            var options = chatOptions[index];
+            var key = CompletionCache.Key(a._teacher.Id, a._teacher.Model, messages, options, index);
+            var cached = cache.TryGet(key);
+            if (cached is null)
+            {
+                try
+                {
+                    cached = await CallTeacherAsync(messages, options, token);
+                    // Stored before the output record exists: from here on this call is never paid for again.
+                    cache.Put(key, rec.Id, index, a._teacher.Id, a._teacher.Model, cached);
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    return new Sample(index, null, null, null, e is CallFailedException ? e.Message : Resilience.Describe(e, a._o.Timeout));
+                }
+            }
+            else Interlocked.Increment(ref c.CacheHits);
+            var parsed = AnswerParsers.Parse(a._prompt, a._parser, cached.Text, rec.Input);
+            if (!parsed.Ok && cached.FinishReason == "length")
+                parsed = parsed with { Reason = parsed.Reason + " (output cut at the token limit: finish_reason=length; raise the maximum output tokens)" };
+            return new Sample(index, cached.Text, cached.FinishReason, parsed, null);
+        }
+
+        /// <summary>One completion within the concurrency gate, with retries, timeouts and rate limits; counts requests and tokens.</summary>
+        async Task<CachedCompletion> CallTeacherAsync(IList<ChatMessage> messages, ChatOptions options, CancellationToken token)
+        {
+            await gate.WaitAsync(token);
+            var log = new Resilience.RetryLog();
+            var context = ResilienceContextPool.Shared.Get(token);
+            try
+            {
+                context.Properties.Set(Resilience.EstimatedTokens, PromptTemplate.EstimateTokens(messages) + a._o.MaxOutputTokens);
+                context.Properties.Set(Resilience.Log, log);
+                var response = await pipeline.ExecuteAsync(async (ctx, state) =>
+                {
+                    Interlocked.Increment(ref c.Requests);
+                    ChatResponse r;
+                    try { r = await a._teacher.Client.GetResponseAsync(state, options, ctx.CancellationToken); }
+                    catch (ArgumentOutOfRangeException e) when (e.StackTrace?.Contains("OpenAI", StringComparison.Ordinal) == true)
+                    {
+                        // The OpenAI adapter indexes choices[0] unchecked: "choices": [] surfaces as this.
+                        throw new EmptyResponseException("the server returned no choices");
+                    }
+                    return CheckNotEmpty(r);
+                }, context, messages);
+                var completion = new CachedCompletion(response.Text, response.FinishReason?.Value, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+                Interlocked.Add(ref c.InputTokens, completion.InputTokens ?? 0);
+                Interlocked.Add(ref c.OutputTokens, completion.OutputTokens ?? 0);
+                return completion;
+            }
+            catch (Exception e) when (!token.IsCancellationRequested)
+            {
+                var attempts = log.Retries + 1;
+                throw new CallFailedException(Resilience.Describe(e, a._o.Timeout) + (attempts > 1 ? $" (after {attempts} attempts)" : ""));
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+                gate.Release();
+            }
+        }
+    }
+
+    /// <summary>A teacher call that failed for good; the message says why (and after how many attempts).</summary>
+    sealed class CallFailedException(string message) : Exception(message);
 
     static ChatResponse CheckNotEmpty(ChatResponse r)
     {

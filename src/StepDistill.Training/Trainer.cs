@@ -24,12 +24,19 @@ namespace StepDistill.Training;
 /// </remarks>
 public sealed class Trainer
 {
+    /// <summary>The run's options and set-up (written once, read on resume).</summary>
     public const string RunFile = "run.json";
+    /// <summary>One JSON line per logged step and evaluation.</summary>
     public const string MetricsFile = "metrics.jsonl";
+    /// <summary>A checkpoint's position: step, epoch, batch, best so far, elapsed time.</summary>
     public const string StateFile = "trainer_state.json";
+    /// <summary>A checkpoint's optimizer state.</summary>
     public const string OptimizerFile = "optimizer.bin";
+    /// <summary>A checkpoint's random-number-generator state.</summary>
     public const string RngFile = "rng.bin";
+    /// <summary>The folder of the best checkpoint (by dev accuracy; the last one without dev).</summary>
     public const string BestDir = "best";
+    /// <summary>The best checkpoint's dev predictions.</summary>
     public const string DevPredictionsFile = "dev_predictions.jsonl";
     /// <summary>The OS lock that keeps a second process from writing the same run folder.</summary>
     public const string LockFile = ".lock";
@@ -41,6 +48,7 @@ public sealed class Trainer
     readonly string outDir;
     readonly ITrainingObserver observer;
 
+    /// <summary>A trainer writing into <paramref name="outDir"/>; invalid options are errors naming the property.</summary>
     public Trainer(TrainingOptions options, string outDir, ITrainingObserver? observer = null)
     {
         options.Validate();

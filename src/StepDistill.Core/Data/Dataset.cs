@@ -13,6 +13,7 @@ namespace StepDistill.Data;
 /// <param name="Examples">The examples, in file order.</param>
 public sealed record Dataset(string Name, string Split, TaskKind Task, MetricKind Metric, string Source, IReadOnlyList<Example> Examples)
 {
+    /// <summary>The number of examples.</summary>
     public int Count => Examples.Count;
 
     /// <summary>Whether this is a held-out test split: never select or tune anything on it.</summary>

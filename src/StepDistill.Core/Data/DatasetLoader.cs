@@ -11,7 +11,7 @@ namespace StepDistill.Data;
 /// naming the file and 1-based line.
 /// </summary>
 /// <remarks>
-/// <para><paramref name="path"/> forms accepted by <see cref="LoadAsync"/>:</para>
+/// <para>The <c>path</c> forms accepted by <see cref="LoadAsync"/>:</para>
 /// <list type="bullet">
 /// <item>a file: our JSONL; <c>split</c> only labels it (default <c>all</c>);</item>
 /// <item>a folder holding <c>&lt;split&gt;.jsonl</c> (for dev also <c>valid.jsonl</c>/<c>validation.jsonl</c>): that file;</item>

@@ -9,9 +9,13 @@ public sealed record PredictionRecord(string Id, string Prediction, string? Labe
 /// <summary>Per-example results and their accuracy.</summary>
 public sealed class EvaluationReport(MetricKind metric, IReadOnlyList<PredictionRecord> rows)
 {
+    /// <summary>How predictions were scored.</summary>
     public MetricKind Metric { get; } = metric;
+    /// <summary>One row per example, in example order.</summary>
     public IReadOnlyList<PredictionRecord> Rows { get; } = rows;
+    /// <summary>The number of scored examples.</summary>
     public int Total => Rows.Count;
+    /// <summary>The number of correct predictions.</summary>
     public int Correct { get; } = rows.Count(r => r.Correct);
 
     /// <summary>Correct / Total, or 0 for an empty report.</summary>

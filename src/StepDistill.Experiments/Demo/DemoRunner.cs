@@ -14,7 +14,7 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Demo;
 
 /// <summary>Sizes and budget of a demo run. <see cref="Default"/> fits about 15 minutes on 2 cores; <see cref="Quick"/> about one.</summary>
-public sealed record DemoOptions
+internal sealed record DemoOptions
 {
     public string Out { get; init; } = "demo-out";
     /// <summary><c>simulated</c> (offline, built in) or any <c>--teacher</c> spec of the annotate verb.</summary>
@@ -55,7 +55,7 @@ public sealed record DemoOptions
 /// the real annotate pipeline (prompt, parse, cache, concurrency), train standard fine-tuning and distilling
 /// step-by-step students at several data sizes, evaluate each on the test split, and write the report.
 /// </summary>
-public sealed class DemoRunner(DemoOptions options, Action<string> log)
+internal sealed class DemoRunner(DemoOptions options, Action<string> log)
 {
     public const string SimulatedPrefix = "simulated";
 

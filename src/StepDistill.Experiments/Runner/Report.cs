@@ -7,14 +7,14 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Runner;
 
 /// <summary>What a report says besides the cell results.</summary>
-public sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
+internal sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
                                 IReadOnlyDictionary<string, double> TimingsSeconds);
 
 /// <summary>
 /// Writes <c>report.md</c> (table, setup, teacher accuracy, timings), <c>accuracy_vs_data.png</c> (accuracy against
 /// training-set size, one line per method with the spread over seeds) and <c>results.json</c>.
 /// </summary>
-public static class Report
+internal static class Report
 {
     public const string MarkdownFile = "report.md";
     public const string PlotFile = "accuracy_vs_data.png";

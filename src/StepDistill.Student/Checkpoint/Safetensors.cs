@@ -12,6 +12,12 @@ namespace StepDistill.Student.Checkpoint;
 /// </summary>
 public static class Safetensors
 {
+    /// <summary>One tensor of the header.</summary>
+    /// <param name="Name">The state-dict key.</param>
+    /// <param name="Dtype">The safetensors dtype (<c>F32</c>, <c>BF16</c>, ...).</param>
+    /// <param name="Shape">The tensor's shape.</param>
+    /// <param name="Begin">Offset of its first byte in the data section.</param>
+    /// <param name="End">Offset after its last byte.</param>
     public sealed record Entry(string Name, string Dtype, long[] Shape, long Begin, long End);
 
     static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()

@@ -10,11 +10,17 @@ namespace StepDistill.Student.Checkpoint;
 /// <summary>Loads and saves T5 checkpoints in the Hugging Face folder format.</summary>
 public static class T5Checkpoint
 {
+    /// <summary>The model configuration file.</summary>
     public const string ConfigFile = "config.json";
+    /// <summary>The weights in one safetensors file.</summary>
     public const string WeightsFile = "model.safetensors";
+    /// <summary>The index of sharded safetensors weights.</summary>
     public const string WeightsIndexFile = "model.safetensors.index.json";
+    /// <summary>The weights as a PyTorch pickle (read safely, never executed).</summary>
     public const string PyTorchBinFile = "pytorch_model.bin";
+    /// <summary>The index of sharded PyTorch weights.</summary>
     public const string PyTorchBinIndexFile = "pytorch_model.bin.index.json";
+    /// <summary>Generation defaults Hugging Face reads.</summary>
     public const string GenerationConfigFile = "generation_config.json";
 
     // Names HF writes or may write that are views of shared.weight (tied), or that HF itself ignores on load.

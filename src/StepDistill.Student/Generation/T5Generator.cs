@@ -8,11 +8,15 @@ namespace StepDistill.Student.Generation;
 /// <summary>How to generate. Defaults follow Hugging Face's <c>generate</c> (greedy, length penalty 1).</summary>
 public sealed record GenerationOptions
 {
+    /// <summary>Most tokens to generate after the decoder start token.</summary>
     public int MaxNewTokens { get; init; } = 64;
     /// <summary>HF's <c>min_new_tokens</c>: EOS is forbidden until this many tokens were generated.</summary>
     public int MinNewTokens { get; init; }
+    /// <summary>1 = greedy search; more = beam search with this many beams.</summary>
     public int NumBeams { get; init; } = 1;
+    /// <summary>Sequences returned per input (at most <see cref="NumBeams"/>), best first.</summary>
     public int NumReturnSequences { get; init; } = 1;
+    /// <summary>Beam scores are divided by length to this power (HF's <c>length_penalty</c>).</summary>
     public double LengthPenalty { get; init; } = 1.0;
     /// <summary>HF's <c>early_stopping=True</c>: stop an input once it has <see cref="NumBeams"/> finished hypotheses.</summary>
     public bool EarlyStopping { get; init; }
@@ -35,6 +39,7 @@ public sealed record GenerationResult(long[][] Sequences, float[]? Scores);
 /// </summary>
 public static class T5Generator
 {
+    /// <summary>Generates for a batch of inputs (<paramref name="inputIds"/> padded, <paramref name="attentionMask"/> 1 on real tokens) as Hugging Face's <c>generate</c> with these options.</summary>
     public static GenerationResult Generate(T5ForConditionalGeneration model, Tensor inputIds, Tensor attentionMask,
                                             GenerationOptions options, CancellationToken ct = default)
     {

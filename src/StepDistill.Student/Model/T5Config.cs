@@ -12,25 +12,42 @@ public sealed record T5Config
     /// <summary>The transformers version whose semantics we match and write into saved configs (parity fixtures use it).</summary>
     public const string TransformersVersion = "4.30.0";
 
+    /// <summary>Vocabulary size (embedding rows).</summary>
     public int VocabSize { get; init; } = 32128;
+    /// <summary>Hidden size.</summary>
     public int DModel { get; init; } = 512;
+    /// <summary>Size of each attention head.</summary>
     public int DKv { get; init; } = 64;
+    /// <summary>Feed-forward inner size.</summary>
     public int DFf { get; init; } = 2048;
+    /// <summary>Encoder layers.</summary>
     public int NumLayers { get; init; } = 6;
+    /// <summary>Decoder layers.</summary>
     public int NumDecoderLayers { get; init; } = 6;
+    /// <summary>Attention heads.</summary>
     public int NumHeads { get; init; } = 8;
+    /// <summary>Buckets of the relative position bias.</summary>
     public int RelativeAttentionNumBuckets { get; init; } = 32;
+    /// <summary>Longest distance the relative position buckets distinguish.</summary>
     public int RelativeAttentionMaxDistance { get; init; } = 128;
+    /// <summary>Dropout probability during training.</summary>
     public double DropoutRate { get; init; } = 0.1;
+    /// <summary>Epsilon of the RMS layer norm.</summary>
     public double LayerNormEpsilon { get; init; } = 1e-6;
     /// <summary><c>relu</c>, <c>gated-gelu</c>, or any <c>[gated-]act</c> with act in relu, gelu, gelu_new.</summary>
     public string FeedForwardProj { get; init; } = "relu";
+    /// <summary>Whether the output layer shares the input embedding (then the decoder output is scaled by d_model^-0.5).</summary>
     public bool TieWordEmbeddings { get; init; } = true;
+    /// <summary>The padding id.</summary>
     public int PadTokenId { get; init; } = 0;
+    /// <summary>The end-of-sequence id.</summary>
     public int EosTokenId { get; init; } = 1;
+    /// <summary>The first decoder input id.</summary>
     public int DecoderStartTokenId { get; init; } = 0;
+    /// <summary>Scale of the initial weights (from-scratch students).</summary>
     public double InitializerFactor { get; init; } = 1.0;
 
+    /// <summary>Whether the feed-forward is gated (T5 v1.1, flan-t5).</summary>
     public bool IsGatedAct => FeedForwardProj.StartsWith("gated-", StringComparison.Ordinal);
 
     /// <summary>The activation function name as HF derives it (<c>gated-gelu</c> means <c>gelu_new</c>).</summary>
@@ -210,6 +227,7 @@ public sealed record T5Config
         ["transformers_version"] = TransformersVersion,
     };
 
+    /// <summary>Writes this configuration as a Hugging Face <c>config.json</c>.</summary>
     public void Save(string configPath) =>
         FileOps.WriteAllText(configPath, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

@@ -29,13 +29,16 @@ public sealed record TeacherOptions
 /// <summary>A chat client plus what the pipeline needs to know about it.</summary>
 public sealed class TeacherClient(IChatClient client, string id, string model, int? maxConcurrency = null, IDisposable? owned = null) : IDisposable
 {
+    /// <summary>The chat client that answers the prompts.</summary>
     public IChatClient Client { get; } = client;
     /// <summary>Identifies the endpoint and model in cache keys, e.g. <c>openai|http://host/v1</c>.</summary>
     public string Id { get; } = id;
+    /// <summary>The model name sent with each request (and part of the cache key).</summary>
     public string Model { get; } = model;
     /// <summary>A cap on concurrent requests the backend can take (1 for an in-process model).</summary>
     public int? MaxConcurrency { get; } = maxConcurrency;
 
+    /// <summary>Disposes the chat client.</summary>
     public void Dispose()
     {
         Client.Dispose();

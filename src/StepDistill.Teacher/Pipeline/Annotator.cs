@@ -19,14 +19,21 @@ public sealed record AnnotateOptions
     public int Concurrency { get; init; } = 8;
     /// <summary>Per-attempt timeout.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(120);
+    /// <summary>Retries per request after the first attempt (429, 5xx, timeouts, broken responses); 0 = none.</summary>
     public int MaxRetries { get; init; } = 6;
+    /// <summary>Base delay of the exponential back-off (with jitter).</summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Longest wait between two attempts (caps the back-off).</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Client-side limit on requests per minute; null = none.</summary>
     public int? RequestsPerMinute { get; init; }
+    /// <summary>Client-side limit on estimated tokens (prompt + maximum output) per minute; null = none.</summary>
     public int? TokensPerMinute { get; init; }
     /// <summary>Null: 0 for one sample, 0.7 for several (samples must differ for a vote to mean anything).</summary>
     public float? Temperature { get; init; }
+    /// <summary>Nucleus sampling; null = the server's default.</summary>
     public float? TopP { get; init; }
+    /// <summary>Most tokens per completion.</summary>
     public int MaxOutputTokens { get; init; } = 256;
     /// <summary>Base seed; sample i is sent seed+i. Null with one sample: no seed is sent.</summary>
     public long? Seed { get; init; }
@@ -40,6 +47,7 @@ public sealed record AnnotateOptions
     public string? CachePath { get; init; }
     /// <summary>Prices in currency units per million tokens, for the cost estimate.</summary>
     public decimal? PricePerMillionInput { get; init; }
+    /// <summary>Price per million output tokens, for the cost estimate.</summary>
     public decimal? PricePerMillionOutput { get; init; }
 }
 
@@ -49,28 +57,51 @@ public sealed record AnnotateProgress(int Done, int Total, int Ok, int Unparseab
 /// <summary>What a run did. Counts of records are for this run; skipped ones were already in the output.</summary>
 public sealed record AnnotateSummary
 {
+    /// <summary>Records in the input.</summary>
     public int Inputs { get; init; }
+    /// <summary>Inputs already in the output (a resumed run).</summary>
     public int Skipped { get; init; }
+    /// <summary>Records written by this run.</summary>
     public int Written { get; init; }
+    /// <summary>Records with status <c>ok</c>.</summary>
     public int Ok { get; init; }
+    /// <summary>Records with status <c>unparseable</c>.</summary>
     public int Unparseable { get; init; }
+    /// <summary>Records with status <c>failed</c>.</summary>
     public int Failed { get; init; }
+    /// <summary>Records with status <c>mismatch</c>.</summary>
     public int Mismatch { get; init; }
+    /// <summary>Samples whose answer parsed.</summary>
     public int SamplesParsed { get; init; }
+    /// <summary>Samples answered but not parseable.</summary>
     public int SamplesUnparseable { get; init; }
+    /// <summary>Samples whose request failed for good.</summary>
     public int SamplesFailed { get; init; }
+    /// <summary>Answered records that have a gold label.</summary>
     public int WithGold { get; init; }
+    /// <summary>Of those, records whose answer matches gold.</summary>
     public int GoldMatches { get; init; }
+    /// <summary>Requests sent (retries included).</summary>
     public long Requests { get; init; }
+    /// <summary>Retries among them.</summary>
     public long Retries { get; init; }
+    /// <summary>Samples served from the cache.</summary>
     public long CacheHits { get; init; }
+    /// <summary>Input tokens the server reported.</summary>
     public long InputTokens { get; init; }
+    /// <summary>Output tokens the server reported.</summary>
     public long OutputTokens { get; init; }
+    /// <summary>Estimated cost from the prices given; null without prices.</summary>
     public decimal? EstimatedCost { get; init; }
+    /// <summary>Wall time of the run.</summary>
     public TimeSpan Elapsed { get; init; }
+    /// <summary>Whether the run was stopped before the end.</summary>
     public bool Cancelled { get; init; }
+    /// <summary>Whether a torn last line of the existing output was removed.</summary>
     public bool RepairedTornLine { get; init; }
+    /// <summary>Failed records removed from the existing output to try again.</summary>
     public int DroppedFailed { get; init; }
+    /// <summary>The SQLite cache used.</summary>
     public string CachePath { get; init; } = "";
     /// <summary>Share of labelled, answered records whose teacher answer matches gold.</summary>
     public double? GoldAgreement => WithGold == 0 ? null : (double)GoldMatches / WithGold;
@@ -84,6 +115,7 @@ public sealed class Annotator
     readonly IAnswerParser _parser;
     readonly AnnotateOptions _o;
 
+    /// <summary>An annotator asking <paramref name="teacher"/> with <paramref name="prompt"/>; invalid options are errors naming the property.</summary>
     public Annotator(TeacherClient teacher, PromptTemplate prompt, AnnotateOptions options)
     {
         if (options.Samples < 1) throw StepDistillException.InvalidOption(nameof(options.Samples), options.Samples, "must be at least 1");
@@ -93,6 +125,7 @@ public sealed class Annotator
         _parser = AnswerParsers.Get(prompt.Task);
     }
 
+    /// <summary>The cache path used when none is given: the output path plus <c>.cache.sqlite</c>.</summary>
     public static string DefaultCachePath(string outputPath) => outputPath + ".cache.sqlite";
 
     /// <summary>The OS lock file held while a run writes <paramref name="outputPath"/>.</summary>

@@ -9,12 +9,14 @@ namespace StepDistill.Teacher.Prompts;
 /// </summary>
 public static class PromptFile
 {
+    /// <summary>Reads a prompt file; errors name the file and line.</summary>
     public static PromptTemplate Load(string path)
     {
         if (!File.Exists(path)) throw new StepDistillException($"prompt file not found: {path}");
         return Parse(File.ReadAllText(path), path);
     }
 
+    /// <summary>Parses prompt-file text; <paramref name="source"/> names it in errors.</summary>
     public static PromptTemplate Parse(string text, string source)
     {
         string? name = null, task = null;

@@ -16,8 +16,7 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
 {
     public sealed class Settings : GenerationSettings
     {
-        [CommandOption("-i|--input <TEXT>", isRequired: true)]
-        [Description("The input text, exactly as the model should see it (include any task prefix).")]
+        [CommandOption("-i|--input <TEXT>", isRequired: true), Description("The input text, exactly as the model should see it (include any task prefix).")]
         public string? Input { get; init; }
 
         [CommandOption("--num-beams <K>")]
@@ -32,9 +31,8 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
-        var dir = await ModelLocation.ResolveAsync(s.Model, ct);
-        var device = s.Apply();
-        using var student = T5Student.Load(dir, device);
+        var (dir, student) = await s.LoadStudentAsync(ct);
+        using var _ = student;
         using var scope = NewDisposeScope();
         var ids = student.Tokenizer.Encode(s.Input!);
         var input = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using StepDistill.Cli.Options;
+using StepDistill.Inference;
 using StepDistill.Student.Generation;
 using StepDistill.Training;
 
@@ -13,13 +14,20 @@ namespace StepDistill.Cli.Commands;
 /// </summary>
 internal abstract class ModelSettings : CommonSettings
 {
+    [CommandOption("--json")]
+    [Description("Print the result as JSON on stdout, for scripts (the verb's description names the fields).")]
+    public bool Json { get; init; }
+
     [CommandOption("-m|--model <MODEL>", isRequired: true)]
     [Description("Checkpoint folder (e.g. RUN/best), or a Hugging Face model id such as google/flan-t5-small[[@revision]].")]
     public string? Model { get; init; }
 
-    [CommandOption("--json")]
-    [Description("Print the result as JSON on stdout, for scripts (the verb's description names the fields).")]
-    public bool Json { get; init; }
+    /// <summary>Resolves <c>--model</c> (downloading it if needed), applies <c>--device</c>/<c>--threads</c> and loads the student.</summary>
+    public async Task<(string Folder, T5Student Student)> LoadStudentAsync(CancellationToken ct)
+    {
+        var folder = await ModelLocation.ResolveAsync(Model, ct);
+        return (folder, T5Student.Load(folder, Apply()));
+    }
 }
 
 /// <summary>The options of verbs that generate with a model: <c>--max-new-tokens</c>.</summary>

@@ -34,9 +34,8 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
     {
         var ct = CliRunner.Cancellation(cancellationToken);
         OutputPaths.Check(s.Output!, "--output", isFolder: false, (s.Input, "--input"));
-        var dir = await ModelLocation.ResolveAsync(s.Model, ct);
-        var device = s.Apply();
-        using var student = T5Student.Load(dir, device);
+        var (dir, student) = await s.LoadStudentAsync(ct);
+        using var _ = student;
         if (s.Explain && student.Info?.InputPrefix != MethodNames.PredictPrefix)
             throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as '{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
         var data = await DatasetLoader.LoadAsync(s.Input!, null, null, ct);

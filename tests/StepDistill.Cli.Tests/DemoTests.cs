@@ -1,14 +1,12 @@
 using System.Buffers.Binary;
 using System.Text.Json.Nodes;
+using StepDistill.Tests;
 
 namespace StepDistill.Cli.Tests;
 
 /// <summary>The README's main command, in its quick form, end to end.</summary>
-public sealed class DemoTests : IDisposable
+public sealed class DemoTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-demo-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     [Fact]
     public async Task QuickDemo_WritesReportPlotAndResults_AndPrintsTheTable()
     {

@@ -4,11 +4,8 @@ using StepDistill.Training;
 namespace StepDistill.Cli.Tests;
 
 /// <summary>A training process killed with SIGKILL and started again ends with the weights of an uninterrupted run.</summary>
-public sealed class KillResumeTests : IDisposable
+public sealed class KillResumeTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-kill-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string[] TrainArgs(string data, string outDir) =>
     [
         "train", "--data", data, "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--max-steps", "300",

@@ -19,11 +19,8 @@ namespace StepDistill.Cli.Tests;
 public sealed class TrainCrashSweepCollection;
 
 [Collection(nameof(TrainCrashSweepTests))]
-public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
+public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-sweep-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string Cli => typeof(App).Assembly.Location;
 
     /// <summary>Four steps, a dev evaluation every two: best/ is saved at step 2 (0%) and replaced at step 4 (100%).</summary>

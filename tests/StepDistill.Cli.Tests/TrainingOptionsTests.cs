@@ -12,11 +12,8 @@ using StepDistill.Training;
 namespace StepDistill.Cli.Tests;
 
 /// <summary>Training options are stated once (in <see cref="TrainingOptions"/>) and travel as one serialised form.</summary>
-public sealed class TrainingOptionsTests : IDisposable
+public sealed class TrainingOptionsTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-opts-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     /// <summary>Captures the settings Spectre binds for <c>train</c>, without training.</summary>
     sealed class Capture : Command<TrainCommand.Settings>
     {
@@ -77,10 +74,7 @@ public sealed class TrainingOptionsTests : IDisposable
     [Fact]
     public async Task GridCell_InAChildProcess_WritesTheSameRunJson_AsInProcess()
     {
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 16, 1).Examples);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 4, 2).Examples);
+        var data = await SumsData.WriteFolderAsync(Path.Combine(dir, "data"), 16, 4);
         var options = new TrainingOptions
         {
             MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",

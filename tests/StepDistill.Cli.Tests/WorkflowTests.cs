@@ -6,11 +6,8 @@ namespace StepDistill.Cli.Tests;
 
 /// <summary>generate / train / evaluate / predict through the command line, as a user runs them.</summary>
 [Collection("console")]
-public sealed class WorkflowTests : IDisposable
+public sealed class WorkflowTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-cli-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static JsonNode Reference(string folder) => JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "reference.json")))!;
 
     [Trait("Category", "SharedData")]
@@ -36,10 +33,7 @@ public sealed class WorkflowTests : IDisposable
     [Fact]
     public async Task TrainEvaluatePredict_EndToEnd_OnJsonl()
     {
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        await SumsData.WriteAsync(Path.Combine(data, "train.jsonl"), "train", 40, 1);
-        await SumsData.WriteAsync(Path.Combine(data, "dev.jsonl"), "dev", 10, 2);
+        var data = await SumsData.WriteFolderAsync(Path.Combine(dir, "data"), 40, 10);
         var run = Path.Combine(dir, "run");
         var (rc, stdout, stderr) = await CliHarness.Run("train", "--data", data, "--method", "step-by-step", "--labels", "teacher",
             "--model", "tiny", "--max-steps", "6", "--eval-every", "3", "--log-every", "2", "--batch-size", "8", "--max-new-tokens", "4",

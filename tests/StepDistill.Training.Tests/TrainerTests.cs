@@ -12,11 +12,8 @@ using static TorchSharp.torch;
 namespace StepDistill.Training.Tests;
 
 /// <summary>The trainer on a tiny synthetic task: needs nothing from shared/.</summary>
-public sealed class TrainerTests : IDisposable
+public sealed class TrainerTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-train-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
 
     static TrainingOptions Options(Method method, int steps) => new()
     {

@@ -22,14 +22,16 @@ internal static class App
             .WithExample("train", "--data", "datasets/svamp", "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--out", "runs/svamp-dss");
         config.AddCommand<ExperimentCommand>("experiment")
             .WithDescription("A grid of methods x data fractions x seeds on any dataset; resumable; report, plot and JSON.")
-            .WithExample("experiment", "--data", "datasets/svamp", "--fractions", "0.25,0.5,1", "--seeds", "0,1", "--parallel", "2", "--out", "runs/svamp-grid");
+            .WithExample("experiment", "--data", "datasets/svamp", "--fractions", "0.25,0.5,1", "--seeds", "0,1", "--parallel", "2", "--out",
+                "runs/svamp-grid");
         config.AddCommand<EvaluateCommand>("evaluate")
             .WithDescription("Accuracy of a checkpoint on the dev or test split. --json: {accuracy, correct, n, split, data, model, metric}.")
             .WithExample("evaluate", "--model", "runs/svamp-dss/best", "--data", "datasets/svamp", "--split", "dev", "--json");
         config.AddCommand<PredictCommand>("predict")
             .WithDescription("Predict labels (and rationales with --explain) for a JSONL file. --json: {predictions, output} on stdout.");
         config.AddCommand<ServeCommand>("serve")
-            .WithDescription("Serve a student over HTTP: OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/predict; dynamic batching, /health, /metrics.")
+            .WithDescription("Serve a student over HTTP: OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/predict; dynamic batching, " +
+                "/health, /metrics.")
             .WithExample("serve", "--model", "runs/svamp-dss/best")
             .WithExample("serve", "--model", "runs/svamp-dss/best", "--urls", "http://0.0.0.0:8000", "--api-key-env", "STEPDISTILL_API_KEY");
         config.AddCommand<GenerateCommand>("generate")

@@ -121,7 +121,8 @@ internal static class CliRunner
             Console.Error.WriteLine($"error: {ExplainConversion(e.Message, args)}");
             return 2;
         }
-        catch (Exception e) when (e is StepDistillException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is StepDistillException or IOException or InvalidDataException or FormatException
+                                       or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -56,7 +56,8 @@ public static partial class FileOps
         var parts = at.Split(':');
         if (!int.TryParse(parts[0], out FaultAt) || FaultAt < 1
             || (parts.Length > 1 && !Enum.TryParse<FileOp>(parts[1], ignoreCase: true, out var kind)))
-            throw new StepDistillException($"{FaultAtVariable}={at}: expected N or N:kind (kind: {string.Join(", ", Enum.GetNames<FileOp>()).ToLowerInvariant()})");
+            throw new StepDistillException($"{FaultAtVariable}={at}: expected N or N:kind (kind: " +
+                $"{string.Join(", ", Enum.GetNames<FileOp>()).ToLowerInvariant()})");
         if (parts.Length > 1) FaultKind = Enum.Parse<FileOp>(parts[1], ignoreCase: true);
     }
 

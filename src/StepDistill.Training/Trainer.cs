@@ -124,7 +124,8 @@ public sealed class Trainer
             if (run.Step % o.EvalEvery == 0 || run.Step == o.MaxSteps) run.EvaluateAndCheckpoint(ct);
         }
         await Task.CompletedTask;
-        return new TrainingResult(run.Step, run.Best.Accuracy, run.Best.Step, Path.Combine(outDir, BestDir), run.LastCheckpoint, run.ElapsedSeconds, data.Count);
+        return new TrainingResult(run.Step, run.Best.Accuracy, run.Best.Step, Path.Combine(outDir, BestDir), run.LastCheckpoint, run.ElapsedSeconds,
+            data.Count);
     }
 
     /// <summary>
@@ -222,7 +223,8 @@ public sealed class Trainer
             {
                 optimizer.zero_grad();
                 throw new StepDistillException($"loss is {loss} at step {Step + 1}; stopping. The last good checkpoint is " +
-                    $"{(LastCheckpoint.Length > 0 ? LastCheckpoint : "(none yet)")}; try a lower {nameof(TrainingOptions.LearningRate)} or {nameof(TrainingOptions.ClipNorm)}");
+                    $"{(LastCheckpoint.Length > 0 ? LastCheckpoint : "(none yet)")}; try a lower {nameof(TrainingOptions.LearningRate)} or " +
+                        $"{nameof(TrainingOptions.ClipNorm)}");
             }
             if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(student.Model.parameters(), o.ClipNorm);
             var lr = o.LearningRateAt(Step, peakLr);
@@ -271,7 +273,11 @@ public sealed class Trainer
                 student.Model.train();
                 var isBest = Best.Accuracy is null || report.Accuracy > Best.Accuracy;
                 trainer.observer.OnEvaluation(Step, report.Accuracy, report.Total, isBest);
-                trainer.AppendMetrics(new JsonObject { ["step"] = Step, ["dev_accuracy"] = report.Accuracy, ["dev_correct"] = report.Correct, ["dev_n"] = report.Total });
+                trainer.AppendMetrics(new JsonObject
+                {
+                    ["step"] = Step, ["dev_accuracy"] = report.Accuracy, ["dev_correct"] = report.Correct,
+                    ["dev_n"] = report.Total
+                });
                 if (isBest)
                 {
                     Best = (report.Accuracy, Step);
@@ -318,7 +324,8 @@ public sealed class Trainer
         if (!File.Exists(runFile)) throw new StepDistillException($"{runFile}: missing, cannot resume the checkpoints in {outDir}");
         var saved = ReadOptions(runFile);
         if (!o.SameRunAs(saved))
-            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new run folder\n  saved: {saved.ToJson()}\n  now:   {o.ToJson()}");
+            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new run folder\n  " +
+                $"saved: {saved.ToJson()}\n  now:   {o.ToJson()}");
     }
 
     /// <summary>The options a run folder's <c>run.json</c> was started with.</summary>

@@ -25,7 +25,8 @@ public static class SumsData
         return folder;
     }
 
-    /// <summary>Writes <see cref="Sums"/> as our JSONL at <paramref name="path"/>; without rationale and teacher label unless <paramref name="withRationale"/>.</summary>
+    /// <summary>Writes <see cref="Sums"/> as our JSONL at <paramref name="path"/>; without rationale and teacher label unless
+    /// <paramref name="withRationale"/>.</summary>
     public static Task WriteAsync(string path, string split, int n, int seed, bool withRationale = true) =>
         ExampleJsonl.WriteAsync(path, Sums(split, n, seed).Examples.Select(e => withRationale ? e : e with { Rationale = null, TeacherLabel = null }));
 }

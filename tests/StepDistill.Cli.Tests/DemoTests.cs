@@ -21,7 +21,8 @@ public sealed class DemoTests : ScratchFolderTest
         Assert.Contains("100%", rows[0]);
         foreach (var method in new[] { "standard fine-tuning", "step-by-step" })
         {
-            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             Assert.Equal(5, cells.Length);
             Assert.All(cells.Skip(1), c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 0, 100));
         }

@@ -83,7 +83,11 @@ public sealed class TrainingOptionsTests : ScratchFolderTest
         var grid = new ExperimentGrid([MethodSpec.Parse("step-by-step:teacher")], [0.5], [1], [0.3]);
         var eval = SumsData.Sums("dev", 4, 2);
         var inProcess = new ExperimentRunner(options, Path.Combine(dir, "in"));
-        var child = new ExperimentRunner(options, Path.Combine(dir, "child")) { ChildProcess = ExperimentCommand.TrainCell("dotnet", [typeof(App).Assembly.Location]), Parallel = 2 };
+        var child = new ExperimentRunner(options, Path.Combine(dir, "child"))
+        {
+            ChildProcess = ExperimentCommand.TrainCell("dotnet",
+            [typeof(App).Assembly.Location]), Parallel = 2
+        };
         var a = (await inProcess.RunAsync(grid, data, data, eval)).Single();
         var b = (await child.RunAsync(grid, data, data, eval)).Single();
 

@@ -21,7 +21,8 @@ public sealed class WorkflowTests : ScratchFolderTest
         var text = reference["forward"]!["input_texts"]![0]!.GetValue<string>();
         foreach (var (beams, key) in new[] { (1, "greedy"), (3, "beam3") })
         {
-            var (rc, stdout, stderr) = await CliHarness.Run("generate", "--model", folder, "--input", text, "--max-new-tokens", "12", "--num-beams", beams.ToString(), "--json", "--device", "cpu");
+            var (rc, stdout, stderr) = await CliHarness.Run("generate", "--model", folder, "--input", text, "--max-new-tokens", "12", "--num-beams",
+                beams.ToString(), "--json", "--device", "cpu");
             Assert.True(rc == 0, stderr);
             var json = JsonNode.Parse(stdout.Trim())!;
             var expected = reference["generate"]![key]!["sequences"]![0]!.AsArray().Select(x => x!.GetValue<long>());

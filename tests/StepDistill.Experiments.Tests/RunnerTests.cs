@@ -61,8 +61,10 @@ public sealed class RunnerTests : ScratchFolderTest
         foreach (var seed in new[] { 0, 1 })
             foreach (var f in new[] { 0.125, 0.5, 1.0 })
             {
-                results.Add(new CellResult(new Cell(MethodSpec.Parse("standard:gold"), f, seed, 0.5), 0.2 + f / 4 + seed * 0.01, 100, "test", 0.3, 10, (int)(f * 80)));
-                results.Add(new CellResult(new Cell(MethodSpec.Parse("step-by-step:teacher"), f, seed, 0.5), 0.3 + f / 4 - seed * 0.01, 100, "test", 0.4, 20, (int)(f * 80)));
+                results.Add(new CellResult(new Cell(MethodSpec.Parse("standard:gold"), f, seed, 0.5), 0.2 + f / 4 + seed * 0.01, 100, "test", 0.3, 10,
+                    (int)(f * 80)));
+                results.Add(new CellResult(new Cell(MethodSpec.Parse("step-by-step:teacher"), f, seed, 0.5), 0.3 + f / 4 - seed * 0.01, 100, "test",
+                    0.4, 20, (int)(f * 80)));
             }
         var info = new ReportInfo("Test report", "- setup line", 0.91, "simulated teacher", 80, new Dictionary<string, double> { ["all"] = 12.3 });
         var table = Report.Write(dir, info, results);

@@ -60,7 +60,8 @@ public sealed class TrainerTests : ScratchFolderTest
         Assert.Equal(1, skippedGold);
         Assert.Equal("2+2", tok.Decode(gold[0].Input));
         Assert.Equal("4", tok.Decode(gold[0].Label));
-        var teacher = Batches.Encode(examples, tok, Options(Method.Standard, 1) with { Labels = LabelSource.Teacher }, new TruncationCounter(), out var skippedTeacher);
+        var teacher = Batches.Encode(examples, tok, Options(Method.Standard, 1) with { Labels = LabelSource.Teacher }, new TruncationCounter(),
+            out var skippedTeacher);
         Assert.Equal(0, skippedTeacher);
         Assert.Equal(new[] { "5", "2" }, teacher.Select(e => tok.Decode(e.Label)));
     }
@@ -92,7 +93,8 @@ public sealed class TrainerTests : ScratchFolderTest
         using (var cts = new CancellationTokenSource())
         {
             var observer = new CancelAt(6, cts);
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new Trainer(Options(Method.StepByStep, 12), resumed, observer).RunAsync(train, dev, cts.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new Trainer(Options(Method.StepByStep, 12), resumed,
+                observer).RunAsync(train, dev, cts.Token));
         }
         Assert.EndsWith("checkpoint-0000006", Trainer.LatestCheckpoint(resumed));
         var again = await new Trainer(Options(Method.StepByStep, 12), resumed).RunAsync(train, dev);
@@ -106,7 +108,8 @@ public sealed class TrainerTests : ScratchFolderTest
         Assert.Equal(steps.Distinct().Count(), steps.Count);
 
         // Run folder contents.
-        foreach (var f in new[] { Trainer.RunFile, Trainer.MetricsFile, Trainer.DevPredictionsFile, "best/config.json", "best/model.safetensors", "best/stepdistill.json", "best/tokenizer_config.json" })
+        foreach (var f in new[] { Trainer.RunFile, Trainer.MetricsFile, Trainer.DevPredictionsFile, "best/config.json", "best/model.safetensors",
+            "best/stepdistill.json", "best/tokenizer_config.json" })
             Assert.True(File.Exists(Path.Combine(resumed, f)), $"missing {f}");
         Assert.Equal(2, Directory.GetDirectories(resumed, "checkpoint-*").Length); // --keep-last 2
         var best = T5Student.Load(Path.Combine(resumed, "best"));
@@ -163,10 +166,12 @@ public sealed class TrainerTests : ScratchFolderTest
     {
         var train = SumsData.Sums("train", 8, 1);
         var noLabels = train with { Examples = train.Examples.Select(e => e with { TeacherLabel = null }).ToList() };
-        var e1 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2) with { Labels = LabelSource.Teacher }, Path.Combine(dir, "x")).RunAsync(noLabels, null));
+        var e1 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2) with { Labels = LabelSource.Teacher },
+            Path.Combine(dir, "x")).RunAsync(noLabels, null));
         Assert.Contains("teacher label", e1.Message);
         var noRationales = train with { Examples = train.Examples.Select(e => e with { Rationale = null }).ToList() };
-        var e2 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.StepByStep, 2), Path.Combine(dir, "y")).RunAsync(noRationales, null));
+        var e2 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.StepByStep, 2), Path.Combine(dir,
+            "y")).RunAsync(noRationales, null));
         Assert.Contains("rationale", e2.Message);
         var test = train with { Split = "test" };
         await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2), Path.Combine(dir, "z")).RunAsync(test, null));

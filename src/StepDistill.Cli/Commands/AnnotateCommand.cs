@@ -38,7 +38,8 @@ internal sealed class AnnotateCommand(IAnsiConsole console) : AsyncCommand<Annot
         public int? RequestsPerMinute { get; init; }
         [CommandOption("--tpm <N>"), Description("Client-side limit: tokens per minute (estimated prompt + max output)")]
         public int? TokensPerMinute { get; init; }
-        [CommandOption("--endpoint <URL>"), Description("Server base URL (OpenAI-compatible: including /v1; Azure: https://<resource>.openai.azure.com; Ollama default http://localhost:11434)")]
+        [CommandOption("--endpoint <URL>"), Description("Server base URL (OpenAI-compatible: including /v1; Azure: " +
+            "https://<resource>.openai.azure.com; Ollama default http://localhost:11434)")]
         public string? Endpoint { get; init; }
         [CommandOption("--api-key-env <VAR>"), Description("Environment variable holding the API key (default OPENAI_API_KEY; Azure: AZURE_OPENAI_API_KEY)")]
         public string? ApiKeyEnv { get; init; }
@@ -177,7 +178,8 @@ internal sealed class AnnotateCommand(IAnsiConsole console) : AsyncCommand<Annot
     {
         var rate = RecordsPerSecond(p);
         var eta = rate > 0 ? TimeSpan.FromSeconds((p.Total - p.Done) / rate) : (TimeSpan?)null;
-        return $" {rate:0.0} rec/s ETA {(eta is { } e ? e.ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "?")} requests={p.Requests} cached={p.CacheHits}";
+        return $" {rate:0.0} rec/s ETA {(eta is { } e ? e.ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "?")} requests={p.Requests} " +
+            $"cached={p.CacheHits}";
     }
 
     void PrintSummary(AnnotateSummary r, string output)
@@ -185,12 +187,14 @@ internal sealed class AnnotateCommand(IAnsiConsole console) : AsyncCommand<Annot
         var w = console.Profile.Out.Writer;
         if (r.RepairedTornLine) w.WriteLine("repaired a torn last line in the existing output");
         if (r.DroppedFailed > 0) w.WriteLine($"removed {r.DroppedFailed} failed records to try again");
-        w.WriteLine($"{(r.Cancelled ? "stopped" : "done")}: {r.Written} records written to {output} ({r.Skipped} already there, {r.Inputs} inputs) in {r.Elapsed.TotalSeconds:0.0} s");
+        w.WriteLine($"{(r.Cancelled ? "stopped" : "done")}: {r.Written} records written to {output} ({r.Skipped} already there, {r.Inputs} inputs) in " +
+            $"{r.Elapsed.TotalSeconds:0.0} s");
         w.WriteLine($"  status: ok={r.Ok} unparseable={r.Unparseable} failed={r.Failed} mismatch={r.Mismatch}");
         w.WriteLine($"  samples: parsed={r.SamplesParsed} unparseable={r.SamplesUnparseable} failed={r.SamplesFailed}");
         if (r.GoldAgreement is double g) w.WriteLine($"  agreement with gold: {r.GoldMatches}/{r.WithGold} = {g:P1}");
         w.WriteLine($"  requests: {r.Requests} (retries {r.Retries}), cache hits: {r.CacheHits}, cache: {r.CachePath}");
-        w.WriteLine($"  tokens this run: input {r.InputTokens}, output {r.OutputTokens}" + (r.EstimatedCost is decimal c ? $", estimated cost {c:0.####}" : ""));
+        w.WriteLine($"  tokens this run: input {r.InputTokens}, output {r.OutputTokens}" + (r.EstimatedCost is decimal c ? $", estimated cost " +
+            $"{c:0.####}" : ""));
     }
 
     int DryRun(PromptTemplate prompt, string input, AnnotateOptions o)
@@ -209,7 +213,8 @@ internal sealed class AnnotateCommand(IAnsiConsole console) : AsyncCommand<Annot
         w.WriteLine($"stop sequences: {string.Join(", ", prompt.StopSequences.Select(x => "\"" + x.Replace("\n", "\\n") + "\""))}");
         long promptTokens = records.Sum(r => (long)PromptTemplate.EstimateTokens(prompt.Render(r.Input)));
         var requests = (long)records.Count * o.Samples;
-        w.WriteLine($"estimated tokens: first prompt ~{PromptTemplate.EstimateTokens(first)}; all {records.Count} inputs x {o.Samples} sample(s) = {requests} requests, " +
+        w.WriteLine($"estimated tokens: first prompt ~{PromptTemplate.EstimateTokens(first)}; all {records.Count} inputs x {o.Samples} sample(s) = " +
+            $"{requests} requests, " +
                     $"~{promptTokens * o.Samples} input tokens + at most {requests * o.MaxOutputTokens} output tokens (about 4 characters per token)");
         return 0;
     }

@@ -57,7 +57,8 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         var clock = Stopwatch.StartNew();
         var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
-        var grid = new ExperimentGrid(s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList(),
+        var methods = s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList();
+        var grid = new ExperimentGrid(methods,
                                       ExperimentGrid.ParseDoubles(s.Fractions, "--fractions"), ExperimentGrid.ParseInts(s.Seeds, "--seeds"),
                                       ExperimentGrid.ParseDoubles(s.Alphas, "--alphas"));
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
@@ -84,10 +85,15 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         return 0;
     }
 
+    static string MetricName(Dataset d) => Evaluation.MetricKinds.Name(d.Metric);
+
+    static string Schedule(Training.TrainingOptions o) =>
+        $"lr {o.LearningRate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}, warm-up {o.WarmupSteps}, schedule {o.Schedule}";
+
     static string Setup(Settings s, Training.TrainingOptions o, Dataset train, Dataset eval) =>
         $"""
-        - data: `{train.Source}` ({train.Count} training examples; scored on {eval.Split}, {eval.Count} examples, metric {Evaluation.MetricKinds.Name(eval.Metric)})
-        - student: `{o.Model}` (tokenizer `{o.Tokenizer}`), {o.MaxSteps} steps, batch {o.BatchSize}, lr {o.LearningRate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}, warm-up {o.WarmupSteps}, schedule {o.Schedule}
+        - data: `{train.Source}` ({train.Count} training examples; scored on {eval.Split}, {eval.Count} examples, metric {MetricName(eval)})
+        - student: `{o.Model}` (tokenizer `{o.Tokenizer}`), {o.MaxSteps} steps, batch {o.BatchSize}, {Schedule(o)}
         - grid: methods {s.Methods}; fractions {s.Fractions}; seeds {s.Seeds}; α {s.Alphas}
         - command: `stepdistill {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`
         """;

@@ -42,7 +42,11 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         var text = student.Tokenizer.Decode(outIds.Select(i => (int)i), skipSpecialTokens: true);
         var writer = console.Profile.Out.Writer;
         if (s.Json)
-            writer.WriteLine(new JsonObject { ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()), ["text"] = text }.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            writer.WriteLine(new JsonObject
+            {
+                ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()),
+                ["text"] = text
+            }.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         else
             writer.WriteLine(text);
         return 0;

@@ -37,7 +37,8 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
         var (dir, student) = await s.LoadStudentAsync(ct);
         using var _ = student;
         if (s.Explain && student.Info?.InputPrefix != MethodNames.PredictPrefix)
-            throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as '{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
+            throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as " +
+                $"'{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
         var data = await DatasetLoader.LoadAsync(s.Input!, null, null, ct);
         var inputs = data.Examples.Select(e => e.Input).ToList();
         var labels = Predictor.Predict(student, inputs, Predictor.LabelPrefix(student), s.BatchSizeOrDefault, s.MaxNewTokensOrDefault, ct: ct);

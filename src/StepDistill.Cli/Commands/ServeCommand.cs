@@ -120,7 +120,8 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         var folder = await ModelLocation.ResolveAsync(s.Model, cancellationToken);
         await using var server = StudentServer.Create(ct => DistilledModel.LoadAsync(folder, modelOptions, cancellationToken: ct), serverOptions,
                                                       logging => ConfigureLogging(logging, s.Verbose), handleSignals: true);
-        Console.Error.WriteLine($"serve: batch size {modelOptions.MaxBatchSize}, max wait {modelOptions.MaxWait.TotalMilliseconds} ms, queue {modelOptions.MaxQueueLength}, " +
+        Console.Error.WriteLine($"serve: batch size {modelOptions.MaxBatchSize}, max wait {modelOptions.MaxWait.TotalMilliseconds} ms, queue " +
+            $"{modelOptions.MaxQueueLength}, " +
                                 $"max new tokens {modelOptions.MaxNewTokens}, beams {modelOptions.NumBeams}, max input {modelOptions.MaxInputLength} tokens" +
                                 (key is null ? "" : $", key required (from ${s.ApiKeyEnv})"));
         // SIGTERM and Ctrl-C are the host's: it stops taking connections, lets requests in flight finish, then returns.

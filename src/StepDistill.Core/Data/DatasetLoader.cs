@@ -111,10 +111,12 @@ public static class DatasetLoader
         if (TaskKinds.TryFromName(folderName, out var byFolder)) return (folderName, byFolder);
         throw new StepDistillException(prefixes.Count > 1
             ? $"{folder}: holds files of several datasets ({string.Join(", ", prefixes)}); pass the folder of one"
-            : $"{folder}: cannot tell which dataset this is: expected <split>.jsonl, or official files such as svamp_train.json, cqa_train.json, anli1_valid.json, esnli_valid.json");
+            : $"{folder}: cannot tell which dataset this is: expected <split>.jsonl, or official files such as svamp_train.json, cqa_train.json, " +
+                $"anli1_valid.json, esnli_valid.json");
     }
 
-    static async ValueTask<Dataset> LoadOfficialAsync(string folder, string name, TaskKind task, string split, MetricKind? metric, TextFiles files, CancellationToken ct)
+    static async ValueTask<Dataset> LoadOfficialAsync(string folder, string name, TaskKind task, string split, MetricKind? metric, TextFiles files,
+        CancellationToken ct)
     {
         var devFromTrain = task is TaskKind.Svamp or TaskKind.Cqa;
         var fileSplit = split switch
@@ -145,7 +147,8 @@ public static class DatasetLoader
             {
                 var (file, item, text) = outputs[i];
                 var parsed = PalmOutputParser.Parse(task, text)
-                    ?? throw new StepDistillException($"{file}: output {item} (record {i}, {examplesPath}:{i + 1}) does not contain exactly one 'So the answer is', so no label can be parsed");
+                    ?? throw new StepDistillException($"{file}: output {item} (record {i}, {examplesPath}:{i + 1}) does not contain exactly one 'So " +
+                        $"the answer is', so no label can be parsed");
                 ex = ex with { Rationale = parsed.Rationale, TeacherLabel = parsed.Label };
             }
             examples.Add(ex);

@@ -28,7 +28,8 @@ internal static class LegsPrompt
         {
             var legs = animals.Select(a => LegsTask.Animals[a]).ToArray();
             var total = legs.Sum();
-            return new LegsExemplar(LegsTask.FormatQuestion(animals), LegsRationale.Write(animals, legs, total, i), total.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return new LegsExemplar(LegsTask.FormatQuestion(animals), LegsRationale.Write(animals, legs, total, i),
+                total.ToString(System.Globalization.CultureInfo.InvariantCulture));
         })];
     }
 

@@ -117,7 +117,8 @@ internal partial class LegsTask
         long total = (long)options.TrainSize + options.DevSize + options.TestSize;
         // Rejection sampling slows down near exhaustion; half the space is plenty for any demo.
         if (total > possible / 2)
-            throw new StepDistillException($"{total} questions requested but only {possible} distinct ones exist with {options.MinAnimals}-{options.MaxAnimals} animals; ask for fewer");
+            throw new StepDistillException($"{total} questions requested but only {possible} distinct ones exist with " +
+                $"{options.MinAnimals}-{options.MaxAnimals} animals; ask for fewer");
 
         var rng = new Random(options.Seed);
         var seen = new HashSet<string>(StringComparer.Ordinal);

@@ -27,7 +27,8 @@ internal sealed record Cell(MethodSpec Method, double Fraction, int Seed, double
 }
 
 /// <summary>Methods × fractions × seeds (× α for step-by-step).</summary>
-internal sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnlyList<double> Fractions, IReadOnlyList<int> Seeds, IReadOnlyList<double> Alphas)
+internal sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnlyList<double> Fractions, IReadOnlyList<int> Seeds,
+    IReadOnlyList<double> Alphas)
 {
     public IEnumerable<Cell> Cells()
     {
@@ -41,11 +42,13 @@ internal sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOn
 
     public static IReadOnlyList<double> ParseDoubles(string s, string option) =>
         s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-         .Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} {s}: '{x}' is not a number"))
+         .Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} " +
+             $"{s}: '{x}' is not a number"))
          .ToList();
 
     public static IReadOnlyList<int> ParseInts(string s, string option) =>
         s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-         .Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} {s}: '{x}' is not an integer"))
+         .Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} " +
+             $"{s}: '{x}' is not an integer"))
          .ToList();
 }

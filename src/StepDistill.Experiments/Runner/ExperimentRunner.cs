@@ -98,11 +98,13 @@ internal sealed class ExperimentRunner
                 {
                     using var student = T5Student.Load(trained.BestCheckpoint);
                     var report = Predictor.Evaluate(student, evalSet, options.EvalBatchSize, options.MaxNewTokens, options.MaxInputLength, ct: ct);
-                    var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds, trained.TrainExamples);
+                    var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds,
+                        trained.TrainExamples);
                     FileOps.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                     results[i] = result;
                     var n = Interlocked.Increment(ref done);
-                    log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% ({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
+                    log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% " +
+                        $"({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
                 }
                 finally { evalLock.Release(); }
             }

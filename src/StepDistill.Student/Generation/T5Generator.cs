@@ -39,7 +39,8 @@ public sealed record GenerationResult(long[][] Sequences, float[]? Scores);
 /// </summary>
 public static class T5Generator
 {
-    /// <summary>Generates for a batch of inputs (<paramref name="inputIds"/> padded, <paramref name="attentionMask"/> 1 on real tokens) as Hugging Face's <c>generate</c> with these options.</summary>
+    /// <summary>Generates for a batch of inputs (<paramref name="inputIds"/> padded, <paramref name="attentionMask"/> 1 on real tokens) as Hugging
+    /// Face's <c>generate</c> with these options.</summary>
     public static GenerationResult Generate(T5ForConditionalGeneration model, Tensor inputIds, Tensor attentionMask,
                                             GenerationOptions options, CancellationToken ct = default)
     {
@@ -187,7 +188,8 @@ public static class T5Generator
             {
                 if (done[b])
                 {
-                    for (var j = 0; j < k; j++) (next.Scores[layout.Row(b, j)], next.Tokens[layout.Row(b, j)], next.Sources[layout.Row(b, j)]) = (0, c.PadTokenId, 0);
+                    for (var j = 0; j < k; j++) (next.Scores[layout.Row(b, j)], next.Tokens[layout.Row(b, j)], next.Sources[layout.Row(b, j)]) = (0,
+                        c.PadTokenId, 0);
                     continue;
                 }
                 SelectBeams(b, topScores, topIds, layout, c.EosTokenId, seqs, hyps[b], next);

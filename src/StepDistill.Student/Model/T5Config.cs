@@ -99,12 +99,28 @@ public sealed record T5Config
     public static IReadOnlyDictionary<string, T5Config> Presets { get; } = new Dictionary<string, T5Config>(StringComparer.OrdinalIgnoreCase)
     {
         // A few CPU-minutes per run: the size the demo and the CPU benchmarks use.
-        ["tiny"] = new() { DModel = 64, DKv = 16, NumHeads = 4, DFf = 256, NumLayers = 2, NumDecoderLayers = 2, FeedForwardProj = "relu", TieWordEmbeddings = true, DropoutRate = 0.0 },
-        ["mini"] = new() { DModel = 128, DKv = 32, NumHeads = 4, DFf = 512, NumLayers = 3, NumDecoderLayers = 3, FeedForwardProj = "relu", TieWordEmbeddings = true, DropoutRate = 0.1 },
+        ["tiny"] = new()
+        {
+            DModel = 64, DKv = 16, NumHeads = 4, DFf = 256, NumLayers = 2, NumDecoderLayers = 2, FeedForwardProj = "relu",
+            TieWordEmbeddings = true, DropoutRate = 0.0
+        },
+        ["mini"] = new()
+        {
+            DModel = 128, DKv = 32, NumHeads = 4, DFf = 512, NumLayers = 3, NumDecoderLayers = 3, FeedForwardProj = "relu",
+            TieWordEmbeddings = true, DropoutRate = 0.1
+        },
         // The "small" configuration of the Hugging Face CPU baseline (shared/notes/hf-baseline.md).
-        ["small"] = new() { DModel = 256, DKv = 64, NumHeads = 4, DFf = 1024, NumLayers = 4, NumDecoderLayers = 4, FeedForwardProj = "gated-gelu", TieWordEmbeddings = false },
+        ["small"] = new()
+        {
+            DModel = 256, DKv = 64, NumHeads = 4, DFf = 1024, NumLayers = 4, NumDecoderLayers = 4, FeedForwardProj = "gated-gelu",
+            TieWordEmbeddings = false
+        },
         // t5-small's shape in the v1.1 style (t5-small-like in the baseline).
-        ["t5-small"] = new() { DModel = 512, DKv = 64, NumHeads = 8, DFf = 2048, NumLayers = 6, NumDecoderLayers = 6, FeedForwardProj = "gated-gelu", TieWordEmbeddings = false },
+        ["t5-small"] = new()
+        {
+            DModel = 512, DKv = 64, NumHeads = 8, DFf = 2048, NumLayers = 6, NumDecoderLayers = 6, FeedForwardProj = "gated-gelu",
+            TieWordEmbeddings = false
+        },
     };
 
     /// <summary>The <c>model_type</c> values accepted in config.json (mT5 has the T5 v1.1 architecture).</summary>

@@ -60,7 +60,8 @@ public static partial class AnswerParsers
         var text = prompt.CleanCompletion(completion);
         if (text.Length == 0) return ParsedCompletion.Failure("empty completion");
         // The last occurrence wins: rationales sometimes quote the phrase before concluding.
-        var phrase = PhraseRegexes.GetOrAdd(prompt.AnswerPhrase, p => new Regex(@"(?:^|\b|\s)" + PhrasePattern(p) + @"\s*:?\s*", RegexOptions.IgnoreCase | RegexOptions.RightToLeft));
+        var phrase = PhraseRegexes.GetOrAdd(prompt.AnswerPhrase, p => new Regex(@"(?:^|\b|\s)" + PhrasePattern(p) + @"\s*:?\s*",
+            RegexOptions.IgnoreCase | RegexOptions.RightToLeft));
         var m = phrase.Match(text);
         if (!m.Success) return ParsedCompletion.Failure($"no answer phrase ('{prompt.AnswerPhrase} ...') in the completion");
         var rationale = text[..m.Index].Trim();

@@ -159,7 +159,8 @@ public sealed class Annotator
     /// Annotates every record of <paramref name="inputPath"/> not yet in <paramref name="outputPath"/> (a rerun resumes),
     /// appending one output record per input; cancellation stops new calls and keeps every finished record.
     /// </summary>
-    public async Task<AnnotateSummary> RunAsync(string inputPath, string outputPath, IProgress<AnnotateProgress>? progress = null, CancellationToken ct = default)
+    public async Task<AnnotateSummary> RunAsync(string inputPath, string outputPath, IProgress<AnnotateProgress>? progress = null,
+        CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
         var inputs = InputReader.Read(inputPath);
@@ -273,7 +274,8 @@ public sealed class Annotator
                     }
                     return CheckNotEmpty(r);
                 }, context, messages);
-                var completion = new CachedCompletion(response.Text, response.FinishReason?.Value, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+                var completion = new CachedCompletion(response.Text, response.FinishReason?.Value, response.Usage?.InputTokenCount,
+                    response.Usage?.OutputTokenCount);
                 Interlocked.Add(ref c.InputTokens, completion.InputTokens ?? 0);
                 Interlocked.Add(ref c.OutputTokens, completion.OutputTokens ?? 0);
                 return completion;

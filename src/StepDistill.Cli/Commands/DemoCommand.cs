@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Options;
 using StepDistill.Experiments.Demo;
 
 namespace StepDistill.Cli.Commands;
@@ -25,7 +26,8 @@ internal sealed class DemoCommand(IAnsiConsole console) : AsyncCommand<DemoComma
         public string Teacher { get; init; } = "simulated";
 
         [CommandOption("--teacher-error-rate <R>")]
-        [Description("The simulated teacher's share of wrong answers (default 0.05).")]
+        [DefaultFrom(typeof(Experiments.SimulatedTeacher.SimulatedTeacherOptions), nameof(Experiments.SimulatedTeacher.SimulatedTeacherOptions.ErrorRate),
+            "The simulated teacher's share of wrong answers.")]
         public double? TeacherErrorRate { get; init; }
 
         [CommandOption("--seeds <LIST>")]

@@ -157,7 +157,7 @@ public static class DatasetLoader
         return new Dataset(name, split, task, metric ?? task.DefaultMetric(), folder, examples);
     }
 
-    /// <summary>Reading the official example files and building inputs and gold labels (README section 5).</summary>
+    /// <summary>Reading the official example files and building inputs and gold labels (shared/datasets/README.md, section 5).</summary>
     static class OfficialRecords
     {
         static readonly string[] NliLabels = ["entailment", "neutral", "contradiction"];

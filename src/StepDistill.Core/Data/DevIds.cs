@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace StepDistill.Data;
 
-/// <summary>The project dev split of SVAMP/CQA (README section 7): 0-based line indices of the train file.</summary>
+/// <summary>The project dev split of SVAMP/CQA (shared/datasets/README.md, section 7): 0-based line indices of the train file.</summary>
 internal static class DevIds
 {
     /// <summary>Reads <paramref name="path"/>; without that file, applies the project rule (index mod 10 = 9).</summary>

@@ -5,7 +5,7 @@ namespace StepDistill.Data;
 
 /// <summary>
 /// Reads <c>llm/&lt;split&gt;_CoT_0.json, _1, ...</c> (each a JSON array of strings) and joins them in order:
-/// string j of file k belongs to record k·B + j (README section 4). Checks that the files are numbered
+/// string j of file k belongs to record k·B + j (shared/datasets/README.md, section 4). Checks that the files are numbered
 /// without gaps, that every file but the last holds the same count, and that the total equals the records.
 /// </summary>
 internal static class PalmOutputs

@@ -19,7 +19,7 @@ internal sealed record DemoOptions
     public string Out { get; init; } = "demo-out";
     /// <summary><c>simulated</c> (offline, built in) or any <c>--teacher</c> spec of the annotate verb.</summary>
     public string Teacher { get; init; } = "simulated";
-    public double TeacherErrorRate { get; init; } = 0.05;
+    public double TeacherErrorRate { get; init; } = new SimulatedTeacherOptions().ErrorRate;
     public LegsTaskOptions Task { get; init; } = new();
     public IReadOnlyList<double> Fractions { get; init; } = [0.125, 0.25, 0.5, 1.0];
     public IReadOnlyList<int> Seeds { get; init; } = [0];
@@ -69,7 +69,7 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> log)
 
     static TeacherClient CreateSimulated(string value, TeacherOptions _)
     {
-        var rate = string.IsNullOrEmpty(value) ? 0.05
+        var rate = string.IsNullOrEmpty(value) ? new SimulatedTeacherOptions().ErrorRate
             : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) ? r
             : throw StepDistillException.InvalidOption("Teacher", $"simulated:{value}", "expected an error rate such as simulated:0.05");
         return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix,

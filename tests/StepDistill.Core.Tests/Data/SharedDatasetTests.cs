@@ -4,7 +4,7 @@ using StepDistill.Evaluation;
 namespace StepDistill.Tests.Data;
 
 /// <summary>
-/// The loaders on the real files in ../shared/datasets reproduce README sections 6-8
+/// The loaders on the real files in ../shared/datasets reproduce shared/datasets/README.md sections 6-8
 /// (counts, parsed labels, PaLM accuracy with the official metric).
 /// </summary>
 public class SharedDatasetTests

@@ -6,6 +6,7 @@ var suites = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Or
     ["teacher-throughput"] = TeacherThroughput.RunAsync,
     ["student-throughput"] = StudentThroughput.Run,
     ["serve-throughput"] = ServeThroughput.RunAsync,
+    ["decode-batch"] = a => Task.FromResult(DecodeBatch.Run(a)),
 };
 if (args.Length == 0 || !suites.TryGetValue(args[0], out var run))
 {

@@ -32,21 +32,12 @@ static class ServeThroughput
         };
 
         Console.WriteLine($"# serve throughput: model {model}, {requests} requests per level (at most {maxSeconds} s), sequential baseline {seqRequests} requests");
-        Console.WriteLine($"- machine: {CpuModel()}, {Environment.ProcessorCount} CPUs, load average before: {LoadAverage()}");
+        Console.WriteLine($"- machine: {BenchMachine.CpuModel()}, {Environment.ProcessorCount} CPUs, load average before: {BenchMachine.LoadAverage()}");
         torch.set_num_threads(threads);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"- 1024^3 fp32 matmul: {MatmulGflops():0.0} GFLOP/s (median of 10, {threads} threads)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"- 1024^3 fp32 matmul: {BenchMachine.MatmulGflops():0.0} GFLOP/s (median of 10, {threads} threads)"));
         Console.WriteLine($"- options: max new tokens {options.MaxNewTokens}, batch size {options.MaxBatchSize}, max wait {options.MaxWait.TotalMilliseconds} ms, threads {threads}");
 
-        string? temp = null;
-        var folder = model;
-        if (!Directory.Exists(model))
-        {
-            // A from-scratch student of a preset size (random weights: the speed is what matters here).
-            temp = Directory.CreateTempSubdirectory("stepdistill-serve-bench-").FullName;
-            using var s = T5Student.Create(model, "byte", seed: 0, torch.CPU);
-            s.Save(temp, new StudentInfo("standard", "gold", ""));
-            folder = temp;
-        }
+        var folder = BenchMachine.StudentFolder(model, out var temp);
         try
         {
             var inputs = Inputs(Math.Max(requests, seqRequests));
@@ -68,7 +59,7 @@ static class ServeThroughput
                     tokens += c.OutputTokens;
                 }
                 seqRate = seqRequests / sw.Elapsed.TotalSeconds;
-                (seqP50, seqP99) = (Percentile(lat, 0.5), Percentile(lat, 0.99));
+                (seqP50, seqP99) = (BenchMachine.Percentile(lat, 0.5), BenchMachine.Percentile(lat, 0.99));
                 seqTokens = (double)tokens / seqRequests;
                 foreach (var x in inputs) expected.Add(await alone.PredictAsync(x));
             }
@@ -111,12 +102,12 @@ static class ServeThroughput
                 var batches = Sum(after, "stepdistill_inference_batch_size", "_count") - Sum(before, "stepdistill_inference_batch_size", "_count");
                 var rows = Sum(after, "stepdistill_inference_batch_size", "_sum") - Sum(before, "stepdistill_inference_batch_size", "_sum");
                 var rate = lat.Count / wall;
-                var p99 = Percentile(lat, 0.99);
+                var p99 = BenchMachine.Percentile(lat, 0.99);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {c} | {lat.Count} | {rate:0.0} | {rate / seqRate:0.00} | {Percentile(lat, 0.5):0} | {p99:0} | {p99 / seqP50:0.00} | {(batches > 0 ? rows / batches : 0):0.0} | {wrong} |"));
+                    $"| {c} | {lat.Count} | {rate:0.0} | {rate / seqRate:0.00} | {BenchMachine.Percentile(lat, 0.5):0} | {p99:0} | {p99 / seqP50:0.00} | {(batches > 0 ? rows / batches : 0):0.0} | {wrong} |"));
             }
             Console.WriteLine();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"- mean output tokens per request: {seqTokens:0.0}; load average after: {LoadAverage()}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"- mean output tokens per request: {seqTokens:0.0}; load average after: {BenchMachine.LoadAverage()}"));
             return 0;
         }
         finally
@@ -135,7 +126,7 @@ static class ServeThroughput
     }
 
     /// <summary>Questions of mixed lengths in the demo task's words ("How many legs do 3 cats and 2 birds have?").</summary>
-    static List<string> Inputs(int n)
+    internal static List<string> Inputs(int n)
     {
         string[] animals = ["cats", "birds", "spiders", "dogs", "ants", "ducks", "cows", "horses"];
         var rng = new Random(0);
@@ -148,31 +139,6 @@ static class ServeThroughput
         }).ToList();
     }
 
-    static double Percentile(List<double> xs, double p)
-    {
-        if (xs.Count == 0) return double.NaN;
-        var s = xs.Order().ToList();
-        return s[Math.Clamp((int)Math.Ceiling(p * s.Count) - 1, 0, s.Count - 1)];
-    }
-
-    static double MatmulGflops()
-    {
-        using var a = torch.randn(1024, 1024);
-        using var b = torch.randn(1024, 1024);
-        var times = new List<double>();
-        for (var i = 0; i < 12; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            using (torch.matmul(a, b)) { }
-            if (i >= 2) times.Add(sw.Elapsed.TotalSeconds);
-        }
-        return 2.0 * 1024 * 1024 * 1024 / Percentile(times, 0.5) / 1e9;
-    }
-
-    static string CpuModel() =>
-        File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?" : "?";
-
-    static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 
     /// <summary>The sum over series of a Prometheus metric whose name starts with <paramref name="name"/> and ends with <paramref name="suffix"/>.</summary>
     static double Sum(string text, string name, string suffix) => text.Split('\n')

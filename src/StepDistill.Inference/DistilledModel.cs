@@ -15,8 +15,8 @@ namespace StepDistill.Inference;
 /// </code>
 /// It applies the checkpoint's stored input prefix itself (<c>predict: </c> for step-by-step students,
 /// <c>explain: </c> for their rationales). It is safe to call from many threads at once: every call queues its
-/// inputs, and one background loop runs the waiting inputs together in micro-batches
-/// (<see cref="DistilledModelOptions.MaxBatchSize"/>, <see cref="DistilledModelOptions.MaxWait"/>).
+/// inputs, and one background loop decodes the waiting inputs together, new ones joining at every decoding step
+/// (continuous batching; <see cref="DistilledModelOptions.MaxBatchSize"/>, <see cref="DistilledModelOptions.MaxWait"/>).
 /// <b>Batching never changes an output</b>: an input gets the same tokens whether it runs alone or in any batch
 /// (docs/library.md says how). Native memory is freed when each batch ends and when the model is disposed.
 /// </summary>

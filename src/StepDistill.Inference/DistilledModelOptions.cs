@@ -23,12 +23,13 @@ public sealed record DistilledModelOptions
     /// <summary>Inputs longer than this many tokens (prefix and end token included) are cut to it. Default 512.</summary>
     public int MaxInputLength { get; init; } = 512;
 
-    /// <summary>Most inputs the background loop runs together in one micro-batch. Default 16.</summary>
+    /// <summary>Most inputs decoded together (rows per decoding step; beam search: per micro-batch). Default 16.</summary>
     public int MaxBatchSize { get; init; } = 16;
 
     /// <summary>
-    /// How long the oldest waiting input may wait for others to join its micro-batch before it runs anyway.
-    /// Zero runs whatever is waiting as soon as the model is free. Default 2 ms.
+    /// When nothing is being decoded, how long the oldest waiting input may wait for others to start with it. Inputs
+    /// arriving while others are decoded join at the next step without waiting. Zero starts whatever is waiting at
+    /// once. Default 2 ms.
     /// </summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromMilliseconds(2);
 

@@ -14,11 +14,11 @@ public static class InferenceMetrics
     public const string MeterName = "StepDistill.Inference";
     /// <summary>Tag holding <see cref="DistilledModel.ModelId"/>.</summary>
     public const string ModelTag = "model";
-    /// <summary>Histogram: inputs per micro-batch.</summary>
+    /// <summary>Histogram: inputs decoded together, per decoding step (greedy, continuous batching) or per micro-batch (beam search).</summary>
     public const string BatchSize = "stepdistill.inference.batch_size";
-    /// <summary>Histogram: seconds a micro-batch ran.</summary>
+    /// <summary>Histogram: seconds a decoding step (greedy) or a micro-batch (beam search) ran.</summary>
     public const string BatchDuration = "stepdistill.inference.batch_duration";
-    /// <summary>Histogram: seconds an input waited in the queue before its batch started.</summary>
+    /// <summary>Histogram: seconds an input waited in the queue before it started decoding.</summary>
     public const string QueueWait = "stepdistill.inference.queue_wait";
     /// <summary>Gauge: inputs waiting in the queue.</summary>
     public const string QueueDepth = "stepdistill.inference.queue_depth";
@@ -46,9 +46,9 @@ internal sealed class ModelMetrics : IDisposable
     {
         _meter = new Meter(InferenceMetrics.MeterName, typeof(ModelMetrics).Assembly.GetName().Version?.ToString());
         _tag = new(InferenceMetrics.ModelTag, modelId);
-        _batchSize = _meter.CreateHistogram<int>(InferenceMetrics.BatchSize, "{input}", "Inputs per micro-batch");
-        _batchDuration = _meter.CreateHistogram<double>(InferenceMetrics.BatchDuration, "s", "Time a micro-batch ran");
-        _queueWait = _meter.CreateHistogram<double>(InferenceMetrics.QueueWait, "s", "Time an input waited before its batch started");
+        _batchSize = _meter.CreateHistogram<int>(InferenceMetrics.BatchSize, "{input}", "Inputs decoded together per step (beam search: per micro-batch)");
+        _batchDuration = _meter.CreateHistogram<double>(InferenceMetrics.BatchDuration, "s", "Time a decoding step (beam search: a micro-batch) ran");
+        _queueWait = _meter.CreateHistogram<double>(InferenceMetrics.QueueWait, "s", "Time an input waited before it started decoding");
         _inputs = _meter.CreateCounter<long>(InferenceMetrics.Inputs, "{input}", "Inputs processed");
         _outputTokens = _meter.CreateCounter<long>(InferenceMetrics.OutputTokens, "{token}", "Tokens generated");
         _rejected = _meter.CreateCounter<long>(InferenceMetrics.Rejected, "{input}", "Inputs refused because the queue was full");
@@ -56,12 +56,16 @@ internal sealed class ModelMetrics : IDisposable
         _meter.CreateObservableGauge(InferenceMetrics.QueueDepth, () => new Measurement<int>(queueDepth(), tag), "{input}", "Inputs waiting");
     }
 
-    public void Batch(int size, long tokens, TimeSpan duration)
+    public void Step(int size, TimeSpan duration)
     {
         if (size == 0) return;
         _batchSize.Record(size, _tag);
         _batchDuration.Record(duration.TotalSeconds, _tag);
-        _inputs.Add(size, _tag);
+    }
+
+    public void Completed(long tokens)
+    {
+        _inputs.Add(1, _tag);
         _outputTokens.Add(tokens, _tag);
     }
 

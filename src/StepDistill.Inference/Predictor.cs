@@ -11,8 +11,8 @@ namespace StepDistill.Inference;
 public static class Predictor
 {
     /// <summary>
-    /// Decoded outputs for <paramref name="inputs"/>, each prefixed with <paramref name="prefix"/>. Inputs are
-    /// grouped by padded length and sorted into batches (less padding); results come back in input order.
+    /// Decoded outputs for <paramref name="inputs"/>, each prefixed with <paramref name="prefix"/>. Inputs are sorted
+    /// by padded length (fewer groups per step); results come back in input order.
     /// </summary>
     /// <param name="student">The student.</param>
     /// <param name="inputs">The inputs, without prefix.</param>
@@ -21,7 +21,7 @@ public static class Predictor
     /// <param name="maxNewTokens">Most tokens generated per input.</param>
     /// <param name="maxInputLength">Inputs are cut to this many tokens.</param>
     /// <param name="numBeams">1 = greedy.</param>
-    /// <param name="progress">Called with the number of inputs done after each batch.</param>
+    /// <param name="progress">Called with the number of inputs done whenever some finish.</param>
     /// <param name="ct">Cancels between decoding steps.</param>
     public static IReadOnlyList<string> Predict(T5Student student, IReadOnlyList<string> inputs, string prefix, int batchSize,
                                                 int maxNewTokens, int maxInputLength = 512, int numBeams = 1,
@@ -32,18 +32,41 @@ public static class Predictor
         var rows = inputs.Select(x => new DecodeRow(TruncationCounter.Truncate(tok.Encode(prefix + x), maxInputLength), maxNewTokens)).ToArray();
         var padded = rows.Select(r => LengthBuckets.For(r.Input.Length, maxInputLength)).ToArray();
         var order = Enumerable.Range(0, rows.Length).OrderBy(i => padded[i]).ThenBy(i => rows[i].Input.Length).ThenBy(i => i).ToArray();
-        var done = 0;
-        for (var start = 0; start < order.Length;)
+        if (numBeams == 1) Greedy(student, order.Select(i => rows[i]).ToList(), batchSize, maxInputLength, progress, ct);
+        else
         {
-            ct.ThrowIfCancellationRequested();
-            var length = padded[order[start]];
-            var idx = order.Skip(start).Take(batchSize).TakeWhile(i => padded[i] == length).ToArray();
-            BatchDecoder.Run(student.Model, idx.Select(i => rows[i]).ToList(), length, numBeams, ct);
-            start += idx.Length;
-            done += idx.Length;
-            progress?.Invoke(done);
+            var done = 0;
+            for (var start = 0; start < order.Length;)
+            {
+                ct.ThrowIfCancellationRequested();
+                var length = padded[order[start]];
+                var idx = order.Skip(start).Take(batchSize).TakeWhile(i => padded[i] == length).ToArray();
+                BeamDecoder.Run(student.Model, idx.Select(i => rows[i]).ToList(), length, numBeams, ct);
+                start += idx.Length;
+                done += idx.Length;
+                progress?.Invoke(done);
+            }
         }
         return rows.Select(r => tok.Decode(r.Output, skipSpecialTokens: true)).ToList();
+    }
+
+    /// <summary>Continuous batching as in <see cref="DistilledModel"/>: a finished row's place goes to the next input at once.</summary>
+    static void Greedy(T5Student student, List<DecodeRow> rows, int batchSize, int maxInputLength, Action<int>? progress, CancellationToken ct)
+    {
+        using var noGrad = TorchSharp.torch.no_grad();
+        using var decoder = new StepDecoder(student.Model, maxInputLength);
+        var (next, done) = (0, 0);
+        while (next < rows.Count || decoder.Count > 0)
+        {
+            ct.ThrowIfCancellationRequested();
+            var joining = rows.Skip(next).Take(batchSize - decoder.Count).ToList();
+            decoder.Admit(joining);
+            next += joining.Count;
+            var ended = decoder.Step().Count;
+            if (ended == 0) continue;
+            done += ended;
+            progress?.Invoke(done);
+        }
     }
 
     /// <summary>The prefix the student's label task was trained with (<c>predict: </c> for step-by-step students).</summary>

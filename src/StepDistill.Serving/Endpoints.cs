@@ -70,7 +70,7 @@ public sealed partial class StudentServer
             await StreamAsync(ctx, model, r.Inputs[0], maxNew, r, chat: false, id, created, ct);
             return;
         }
-        // The prompts join the shared micro-batches with everyone else's (queued all at once, or refused with 429).
+        // The prompts join the shared decoding batch with everyone else's (queued all at once, or refused with 429).
         var results = await model.CompleteAsync(r.Inputs, false, maxNew, ct);
         int inTok = results.Sum(x => x.InputTokens), outTok = results.Sum(x => x.OutputTokens);
         Metrics(ctx).Tokens(inTok, outTok);

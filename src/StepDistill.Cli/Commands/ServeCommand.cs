@@ -48,7 +48,7 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         public int? MaxInputLength { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Most inputs per micro-batch, shared by all clients (default: the library's; printed at start).")]
+        [Description("Most inputs decoded together, shared by all clients (default: the library's; printed at start).")]
         public int? BatchSize { get; init; }
 
         [CommandOption("--max-wait-ms <MS>")]

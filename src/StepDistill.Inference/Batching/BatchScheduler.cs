@@ -6,9 +6,10 @@ namespace StepDistill.Inference.Batching;
 
 /// <summary>
 /// The background loop of a <see cref="DistilledModel"/>: callers on any thread queue inputs; one dedicated thread
-/// takes the oldest waiting input, gathers the waiting inputs of the same padded length (up to the batch size,
-/// waiting at most the max wait counted from the oldest input's arrival), runs them as one micro-batch and completes
-/// each caller. The queue is bounded: a call that does not fit is refused whole.
+/// decodes them. Greedy decoding batches continuously (<see cref="StepDecoder"/>): between two decoding steps, waiting
+/// inputs join the rows being decoded, up to the batch size, and every row leaves as soon as it ends. Beam search runs
+/// micro-batches of one padded length to the end. When nothing runs, the oldest waiting input waits at most the max
+/// wait for company. The queue is bounded: a call that does not fit is refused whole.
 /// </summary>
 internal sealed class BatchScheduler : IDisposable
 {
@@ -87,6 +88,95 @@ internal sealed class BatchScheduler : IDisposable
     {
         // Grad mode and dispose scopes are per thread: this thread owns every inference tensor.
         using var noGrad = no_grad();
+        if (_o.NumBeams == 1) LoopGreedy();
+        else LoopBeam();
+    }
+
+    /// <summary>
+    /// Continuous batching: before every decoding step, waiting inputs join the rows being decoded (up to the batch
+    /// size), and each row leaves, its caller answered, as soon as it ends.
+    /// </summary>
+    void LoopGreedy()
+    {
+        using var decoder = new StepDecoder(_model, _o.MaxInputLength);
+        var items = new Dictionary<DecodeRow, WorkItem>(ReferenceEqualityComparer.Instance);
+        while (true)
+        {
+            var joining = Take(decoder.Count);
+            if (joining is null) return;
+            var started = Stopwatch.GetTimestamp();
+            foreach (var item in joining)
+            {
+                _metrics.QueueWait(Stopwatch.GetElapsedTime(item.EnqueuedAt, started));
+                items[item.Row] = item;
+            }
+            try
+            {
+                decoder.Admit(joining.Where(i => !i.Abandoned).Select(i => i.Row).ToList());
+                var rows = decoder.Count;
+                var ended = decoder.Step();
+                _metrics.Step(rows, Stopwatch.GetElapsedTime(started));
+                foreach (var row in ended) Finish(items, row, null);
+            }
+            catch (Exception e)
+            {
+                foreach (var row in decoder.Clear()) Finish(items, row, e);
+            }
+            foreach (var item in joining.Where(i => i.Abandoned && items.ContainsKey(i.Row))) Finish(items, item.Row, null);
+        }
+    }
+
+    void Finish(Dictionary<DecodeRow, WorkItem> items, DecodeRow row, Exception? error)
+    {
+        if (!items.Remove(row, out var item)) return;
+        item.Registration.Dispose();
+        if (item.Abandoned) { item.Done.TrySetCanceled(item.CancellationToken); return; }
+        _metrics.Completed(row.Output.Count);
+        if (error is null) item.Done.TrySetResult();
+        else item.Done.TrySetException(error);
+    }
+
+    /// <summary>
+    /// Blocks until there is something to do; returns the waiting inputs that join the rows being decoded
+    /// (<paramref name="running"/> of them), or null once stopping with nothing left. With nothing running, the oldest
+    /// input waits up to the max wait for company; with rows running, joiners are taken without waiting.
+    /// </summary>
+    List<WorkItem>? Take(int running)
+    {
+        lock (_gate)
+        {
+            if (running == 0)
+            {
+                while (true)
+                {
+                    while (_pending.Count == 0)
+                    {
+                        if (_stopping) return null;
+                        Monitor.Wait(_gate);
+                    }
+                    var deadline = _pending.First!.Value.EnqueuedAt + (long)(_o.MaxWait.TotalSeconds * Stopwatch.Frequency);
+                    while (!_stopping && _pending.Count is > 0 && _pending.Count < _o.MaxBatchSize)
+                    {
+                        var left = deadline - Stopwatch.GetTimestamp();
+                        if (left <= 0) break;
+                        Monitor.Wait(_gate, TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
+                    }
+                    if (_pending.Count > 0) break; // else every waiting input was cancelled meanwhile
+                }
+            }
+            var joining = new List<WorkItem>();
+            while (running + joining.Count < _o.MaxBatchSize && _pending.First is { } node)
+            {
+                joining.Add(node.Value);
+                _pending.RemoveFirst();
+            }
+            return joining;
+        }
+    }
+
+    /// <summary>Beam search: micro-batches of inputs with one padded length and token limit, each run to the end.</summary>
+    void LoopBeam()
+    {
         while (true)
         {
             var batch = NextBatch();
@@ -143,7 +233,7 @@ internal sealed class BatchScheduler : IDisposable
         var live = batch.Where(i => !i.Abandoned).ToList();
         try
         {
-            BatchDecoder.Run(_model, live.Select(i => i.Row).ToList(), batch[0].PaddedLength, _o.NumBeams);
+            BeamDecoder.Run(_model, live.Select(i => i.Row).ToList(), batch[0].PaddedLength, _o.NumBeams);
             foreach (var item in live) item.Done.TrySetResult();
         }
         catch (Exception e)
@@ -151,6 +241,7 @@ internal sealed class BatchScheduler : IDisposable
             foreach (var item in live) item.Done.TrySetException(e);
         }
         foreach (var item in batch) item.Registration.Dispose();
-        _metrics.Batch(live.Count, live.Sum(i => i.Row.Output.Count), Stopwatch.GetElapsedTime(started));
+        _metrics.Step(live.Count, Stopwatch.GetElapsedTime(started));
+        foreach (var item in live) _metrics.Completed(item.Row.Output.Count);
     }
 }

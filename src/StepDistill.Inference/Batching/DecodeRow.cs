@@ -1,6 +1,6 @@
 namespace StepDistill.Inference.Batching;
 
-/// <summary>One input of a micro-batch: its token ids, its limit, and what it produced.</summary>
+/// <summary>One input being decoded: its token ids, its limit, and what it produced.</summary>
 internal sealed class DecodeRow(int[] input, int maxNewTokens)
 {
     public int[] Input { get; } = input;

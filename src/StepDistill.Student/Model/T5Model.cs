@@ -149,6 +149,15 @@ public sealed class T5Attention : nn.Module
         return values.permute(2, 0, 1).unsqueeze(0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Position bias <c>[rows, heads, 1, kLen]</c> for one query per row, <paramref name="relativePosition"/> <c>[rows, kLen]</c> = key − query.</summary>
+    internal Tensor ComputeBias(Tensor relativePosition)
+    {
+        if (relative_attention_bias is null) throw new InvalidOperationException("this attention layer has no relative_attention_bias");
+        using var scope = NewDisposeScope();
+        var buckets = RelativePositionBucket(relativePosition, !isDecoder, numBuckets, maxDistance);
+        return relative_attention_bias.forward(buckets).permute(0, 2, 1).unsqueeze(2).MoveToOuterDisposeScope(); // [rows, heads, 1, k]
+    }
+
     private Tensor Shape(Tensor x, long batch) => x.view(batch, -1, nHeads, dKv).transpose(1, 2);
 
     /// <summary>
@@ -193,6 +202,45 @@ public sealed class T5Attention : nn.Module
         weights = F.dropout(weights, dropout, training);
         var output = matmul(weights, value).transpose(1, 2).contiguous().view(batch, -1, nHeads * dKv);
         return o.forward(output).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Keys and values <c>[batch, heads, len, d_kv]</c> of <paramref name="states"/> (cross-attention over the encoder output).</summary>
+    internal (Tensor Key, Tensor Value) KeysAndValues(Tensor states)
+    {
+        using var scope = NewDisposeScope();
+        var batch = states.shape[0];
+        return (Shape(k.forward(states), batch).MoveToOuterDisposeScope(), Shape(v.forward(states), batch).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// One new position per row of <paramref name="batch"/> (<paramref name="hidden"/> <c>[rows, 1, d_model]</c>).
+    /// Self-attention (<paramref name="self"/>) first writes each row's new key and value at the row's step, then attends
+    /// over the batch's fixed-length buffer; cross-attention runs part by part, each over its own encoder length. So
+    /// each row reduces over exactly the keys it would have alone, while the projections run over all rows at once.
+    /// </summary>
+    internal Tensor Step(Tensor hidden, StepBatch batch, int layer, bool self)
+    {
+        using var scope = NewDisposeScope();
+        var rows = hidden.shape[0];
+        var query = Shape(q.forward(hidden), rows);
+        Tensor output;
+        if (self)
+        {
+            var (key, value, bias) = batch.WriteSelf(layer, Shape(k.forward(hidden), rows), Shape(v.forward(hidden), rows));
+            output = Attend(query, key, value, bias);
+        }
+        else
+        {
+            output = cat(batch.CrossParts(layer).Select(p => Attend(query.narrow(0, p.Start, p.Rows), p.Key, p.Value, p.Bias)).ToList(), 0);
+        }
+        return o.forward(output.transpose(1, 2).contiguous().view(rows, -1, nHeads * dKv)).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor Attend(Tensor query, Tensor key, Tensor value, Tensor bias)
+    {
+        var scores = matmul(query, key.transpose(3, 2)) + bias;
+        var weights = F.softmax(scores.to(ScalarType.Float32), -1).to(scores.dtype);
+        return matmul(weights, value);
     }
 }
 
@@ -250,6 +298,169 @@ public sealed class DecoderCache : IDisposable
     }
 }
 
+/// <summary>
+/// Rows decoded together one token at a time while other rows join and leave (the inference library's continuous
+/// batching). Every reduction over keys (softmax sums, attention-weighted sums) runs over exactly as many keys as when
+/// the row runs alone, whatever its batch-mates and whenever it joined: the self-attention buffer has one fixed length
+/// for every row of the batch (positions after a row's step are masked) instead of growing with the step, and rows
+/// sit in consecutive parts of one encoder length, cross-attention running part by part. Owns its tensors.
+/// </summary>
+public sealed class StepBatch : IDisposable
+{
+    /// <summary>Consecutive rows whose inputs have one padded length, with their cross-attention keys and values.</summary>
+    internal sealed record CrossPart(int Start, int Rows, Tensor Key, Tensor Value, Tensor Bias);
+
+    sealed class Part(Tensor[] key, Tensor[] value, Tensor bias)
+    {
+        public Tensor[] Key = key, Value = value; // per decoder layer: [rows, heads, encoder len, d_kv]
+        public Tensor Bias = bias;                // [rows, 1, 1, encoder len]: 0 or the most negative float
+        public long Rows => Bias.shape[0];
+        public long Length => Bias.shape[3];
+    }
+
+    Tensor[] _selfKey, _selfValue;  // per decoder layer: [rows, heads, self len, d_kv]
+    readonly List<Part> _parts = new();
+    long[] _steps = [];             // per row: the position of its next token
+    Tensor? _selfBias, _writeAt;    // this step's
+
+    internal StepBatch(int layers, int heads, int dKv, int selfLength, ScalarType dtype, Device device)
+    {
+        SelfLength = selfLength;
+        _selfKey = Enumerable.Range(0, layers).Select(_ => zeros([0, heads, selfLength, dKv], dtype, device).DetachFromDisposeScope()).ToArray();
+        _selfValue = Enumerable.Range(0, layers).Select(_ => zeros([0, heads, selfLength, dKv], dtype, device).DetachFromDisposeScope()).ToArray();
+    }
+
+    /// <summary>Rows in the batch.</summary>
+    public int Rows => _steps.Length;
+
+    /// <summary>Positions in every row's self-attention buffer: the most tokens a row of this batch can generate.</summary>
+    public int SelfLength { get; }
+
+    /// <summary>Tokens each row has been given so far.</summary>
+    public IReadOnlyList<long> Steps => _steps;
+
+    /// <summary>Adds encoded rows of one padded length at the end of that length's part; returns the first new row's index.</summary>
+    internal int Add(Tensor[] crossKey, Tensor[] crossValue, Tensor bias)
+    {
+        using var scope = NewDisposeScope();
+        var (added, length) = (bias.shape[0], bias.shape[3]);
+        var at = 0L;
+        var part = _parts.FirstOrDefault(p => p.Length == length);
+        if (part is null)
+        {
+            at = Rows;
+            _parts.Add(new Part(Own(crossKey), Own(crossValue), bias.DetachFromDisposeScope()));
+        }
+        else
+        {
+            foreach (var p in _parts) { at += p.Rows; if (p == part) break; }
+            part.Key = Swap(part.Key, i => cat([part.Key[i], crossKey[i]], 0));
+            part.Value = Swap(part.Value, i => cat([part.Value[i], crossValue[i]], 0));
+            part.Bias = Swap([part.Bias], _ => cat([part.Bias, bias], 0))[0];
+        }
+        Tensor Insert(Tensor t) =>
+            cat([t.narrow(0, 0, at), zeros([added, .. t.shape[1..]], t.dtype, t.device), t.narrow(0, at, t.shape[0] - at)], 0);
+        _selfKey = Swap(_selfKey, i => Insert(_selfKey[i]));
+        _selfValue = Swap(_selfValue, i => Insert(_selfValue[i]));
+        _steps = [.. _steps[..(int)at], .. new long[added], .. _steps[(int)at..]];
+        return (int)at;
+    }
+
+    /// <summary>Keeps only the rows at <paramref name="rows"/> (ascending indexes), e.g. after the others ended.</summary>
+    public void Keep(IReadOnlyList<int> rows)
+    {
+        using var scope = NewDisposeScope();
+        var device = _selfKey[0].device;
+        Tensor Index(IEnumerable<int> ix) => tensor(ix.Select(i => (long)i).ToArray(), ScalarType.Int64).to(device);
+        var all = Index(rows);
+        _selfKey = Swap(_selfKey, i => _selfKey[i].index_select(0, all));
+        _selfValue = Swap(_selfValue, i => _selfValue[i].index_select(0, all));
+        var start = 0;
+        foreach (var part in _parts.ToList())
+        {
+            var (from, n) = (start, (int)part.Rows);
+            start += n;
+            var mine = rows.Where(r => r >= from && r < from + n).Select(r => r - from).ToList();
+            if (mine.Count == n) continue;
+            if (mine.Count == 0) { Dispose(part); _parts.Remove(part); continue; }
+            var ix = Index(mine);
+            part.Key = Swap(part.Key, i => part.Key[i].index_select(0, ix));
+            part.Value = Swap(part.Value, i => part.Value[i].index_select(0, ix));
+            part.Bias = Swap([part.Bias], _ => part.Bias.index_select(0, ix))[0];
+        }
+        _steps = rows.Select(r => _steps[r]).ToArray();
+    }
+
+    /// <summary>Before a step: each row's self-attention bias (the relative-position bias of its query position, masked after it).</summary>
+    internal void BeginStep(T5Attention positions, ScalarType dtype, double minValue)
+    {
+        using var scope = NewDisposeScope();
+        var device = _selfKey[0].device;
+        var step = tensor(_steps, ScalarType.Int64).to(device).view(-1, 1);        // [rows, 1]
+        var key = arange(0, SelfLength, ScalarType.Int64, device).view(1, -1);     // [1, self len]
+        var bias = positions.ComputeBias(key - step).to(dtype);                    // [rows, heads, 1, self len]
+        var masked = key.gt(step).unsqueeze(1).unsqueeze(1).to(dtype) * minValue;  // keys after the query
+        _selfBias?.Dispose();
+        _selfBias = (bias + masked).DetachFromDisposeScope();
+        _writeAt?.Dispose();
+        var k = _selfKey[0];
+        _writeAt = step.view(-1, 1, 1, 1).expand(k.shape[0], k.shape[1], 1, k.shape[3]).DetachFromDisposeScope();
+    }
+
+    /// <summary>Writes each row's new key and value at its step; returns the layer's keys, values and this step's bias.</summary>
+    internal (Tensor Key, Tensor Value, Tensor Bias) WriteSelf(int layer, Tensor key, Tensor value)
+    {
+        _selfKey[layer].scatter_(2, _writeAt!, key);
+        _selfValue[layer].scatter_(2, _writeAt!, value);
+        return (_selfKey[layer], _selfValue[layer], _selfBias!);
+    }
+
+    /// <summary>The parts of consecutive rows with one encoder length, with this layer's keys and values.</summary>
+    internal IEnumerable<CrossPart> CrossParts(int layer)
+    {
+        var start = 0;
+        foreach (var p in _parts)
+        {
+            yield return new CrossPart(start, (int)p.Rows, p.Key[layer], p.Value[layer], p.Bias);
+            start += (int)p.Rows;
+        }
+    }
+
+    internal void EndStep()
+    {
+        for (var i = 0; i < _steps.Length; i++)
+            if (++_steps[i] > SelfLength)
+                throw new InvalidOperationException($"row {i} took more than {SelfLength} decoding steps, the length of its batch's buffer");
+    }
+
+    static Tensor[] Own(Tensor[] ts) => ts.Select(t => t.DetachFromDisposeScope()).ToArray();
+
+    /// <summary>New tensors from <paramref name="make"/> (detached from scopes), the old ones disposed.</summary>
+    static Tensor[] Swap(Tensor[] old, Func<int, Tensor> make)
+    {
+        var fresh = old.Select((_, i) => make(i).DetachFromDisposeScope()).ToArray();
+        foreach (var t in old) t.Dispose();
+        return fresh;
+    }
+
+    static void Dispose(Part p)
+    {
+        foreach (var t in p.Key.Concat(p.Value)) t.Dispose();
+        p.Bias.Dispose();
+    }
+
+    /// <summary>Frees every tensor.</summary>
+    public void Dispose()
+    {
+        foreach (var t in _selfKey.Concat(_selfValue)) t.Dispose();
+        foreach (var p in _parts) Dispose(p);
+        _parts.Clear();
+        _selfBias?.Dispose();
+        _writeAt?.Dispose();
+        (_selfBias, _writeAt) = (null, null);
+    }
+}
+
 /// <summary>layer.0 of a block: pre-norm self-attention with a residual connection.</summary>
 public sealed class T5LayerSelfAttention : nn.Module
 {
@@ -274,6 +485,12 @@ public sealed class T5LayerSelfAttention : nn.Module
         var y = SelfAttention.Forward(layer_norm.forward(hidden), null, positionBias, cache, attentions);
         return (hidden + F.dropout(y, dropout, training)).MoveToOuterDisposeScope();
     }
+
+    internal Tensor Step(Tensor hidden, StepBatch batch, int layer)
+    {
+        using var scope = NewDisposeScope();
+        return (hidden + SelfAttention.Step(layer_norm.forward(hidden), batch, layer, self: true)).MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>layer.1 of a decoder block: pre-norm cross-attention over the encoder output.</summary>
@@ -297,6 +514,14 @@ public sealed class T5LayerCrossAttention : nn.Module
         using var scope = NewDisposeScope();
         var y = EncDecAttention.Forward(layer_norm.forward(hidden), encoderHidden, encoderBias, cache, attentions);
         return (hidden + F.dropout(y, dropout, training)).MoveToOuterDisposeScope();
+    }
+
+    internal T5Attention Attention => EncDecAttention;
+
+    internal Tensor Step(Tensor hidden, StepBatch batch, int layer)
+    {
+        using var scope = NewDisposeScope();
+        return (hidden + EncDecAttention.Step(layer_norm.forward(hidden), batch, layer, self: false)).MoveToOuterDisposeScope();
     }
 }
 
@@ -355,6 +580,17 @@ public sealed class T5Block : nn.Module
         hidden = self.Forward(hidden, selfBias, selfCache, collect?.SelfAttentions);
         if (cross is not null)
             hidden = cross.Forward(hidden, encoderHidden!, encoderBias!, crossCache, collect?.CrossAttentions);
+        return ff.forward(hidden).MoveToOuterDisposeScope();
+    }
+
+    internal T5Attention CrossAttention => cross!.Attention;
+
+    /// <summary>One decoding step of a decoder block for the rows of <paramref name="batch"/>.</summary>
+    internal Tensor Step(Tensor hidden, StepBatch batch, int layer)
+    {
+        using var scope = NewDisposeScope();
+        hidden = self.Step(hidden, batch, layer);
+        hidden = cross!.Step(hidden, batch, layer);
         return ff.forward(hidden).MoveToOuterDisposeScope();
     }
 }
@@ -447,6 +683,22 @@ public sealed class T5Stack : nn.Module
         if (cache is not null) cache.PastLength = total;
         return hidden.MoveToOuterDisposeScope();
     }
+
+    internal T5Block Block(int i) => block[i];
+
+    /// <summary>
+    /// Decoder only: one token per row of <paramref name="batch"/> (rows at different steps, inputs of different padded
+    /// lengths). Returns the final hidden state <c>[rows, 1, d_model]</c> and advances every row's step.
+    /// </summary>
+    internal Tensor Step(Tensor inputIds, StepBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embedTokens.forward(inputIds);
+        batch.BeginStep(block[0].SelfAttention, hidden.dtype, torch.finfo(hidden.dtype).min);
+        for (var i = 0; i < block.Count; i++) hidden = block[i].Step(hidden, batch, i);
+        batch.EndStep();
+        return final_layer_norm.forward(hidden).MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>HF's <c>T5ForConditionalGeneration</c>: shared embedding, encoder, decoder, LM head.</summary>
@@ -511,6 +763,37 @@ public sealed class T5ForConditionalGeneration : nn.Module
     /// <summary>Decoder output after its final layer norm.</summary>
     public Tensor Decode(Tensor decoderInputIds, Tensor encoderHidden, Tensor? encoderMask, DecoderCache? cache = null, Collectors? collect = null) =>
         decoder.Forward(decoderInputIds, null, encoderHidden, encoderMask, cache, collect);
+
+    /// <summary>An empty <see cref="StepBatch"/> whose rows can generate up to <paramref name="selfLength"/> tokens.</summary>
+    public StepBatch NewStepBatch(int selfLength)
+    {
+        using var scope = NewDisposeScope(); // the weight's handle
+        var p = shared.weight!;
+        return new StepBatch(decoder.Layers, Config.NumHeads, Config.DKv, selfLength, p.dtype, p.device);
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="inputIds"/> (rows padded to one length, <paramref name="attentionMask"/> marking real
+    /// tokens) and adds them to <paramref name="batch"/>; returns the index of the first added row (they are consecutive).
+    /// </summary>
+    public int AddRows(StepBatch batch, Tensor inputIds, Tensor attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        var encoded = Encode(inputIds, attentionMask);
+        var layers = Enumerable.Range(0, decoder.Layers).Select(i => decoder.Block(i).CrossAttention.KeysAndValues(encoded)).ToList();
+        var bias = (1.0 - attentionMask.unsqueeze(1).unsqueeze(1).to(encoded.dtype)) * torch.finfo(encoded.dtype).min;
+        return batch.Add(layers.Select(l => l.Key).ToArray(), layers.Select(l => l.Value).ToArray(), bias);
+    }
+
+    /// <summary>
+    /// Logits <c>[rows, vocab]</c> for the next token of every row of <paramref name="batch"/>, given each row's last
+    /// token (<paramref name="lastTokens"/> <c>[rows, 1]</c>); advances the rows one step.
+    /// </summary>
+    public Tensor DecodeStep(Tensor lastTokens, StepBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        return LmHead(decoder.Step(lastTokens, batch)).select(1, -1).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Logits from decoder output; v1.0 (tied) rescales by <c>d_model^-0.5</c> and reuses <c>shared.weight</c>.</summary>
     public Tensor LmHead(Tensor decoderHidden)

@@ -96,6 +96,37 @@ public class DistilledModelTests
 
     [Trait("Category", "SharedData")]
     [SkippableFact]
+    public async Task CallsCancelledWhileDecoding_LeaveTheBatch_AndTheOthersAnswerAsAlone()
+    {
+        await using var model = DistilledModel.Load(TestModels.StepByStep, Cpu(maxNewTokens: 12) with { MaxWait = TimeSpan.FromMilliseconds(200) });
+        var inputs = TestModels.MixedInputs(8, seed: 26);
+        var alone = new List<Completion>();
+        foreach (var x in inputs) alone.Add(await model.CompleteAsync(x));
+        Assert.All(alone, c => Assert.True(c.OutputTokens > 2, "each answer must take several steps for a cancellation mid-way"));
+
+        // Every odd call streams and cancels itself after its second token, in the middle of the shared decoding.
+        var tasks = inputs.Select(async (x, i) =>
+        {
+            if (i % 2 == 0) return (Completion?)await model.CompleteAsync(x);
+            using var cts = new CancellationTokenSource();
+            var tokens = 0;
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                await foreach (var _ in model.CompleteStreamingAsync(x, null, cts.Token))
+                    if (++tokens == 2) cts.Cancel();
+            });
+            Assert.True(tokens >= 2);
+            return null;
+        }).ToList();
+        var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
+        for (var i = 0; i < inputs.Count; i += 2) Assert.Equal(alone[i], results[i]);
+        // The cancelled rows are gone: the model still answers, and nothing is queued or stuck.
+        Assert.Equal(alone[1], await model.CompleteAsync(inputs[1]));
+        Assert.Equal(0, model.QueueLength);
+    }
+
+    [Trait("Category", "SharedData")]
+    [SkippableFact]
     public async Task Dispose_FinishesQueuedCalls_ThenRefusesNewOnes()
     {
         var model = DistilledModel.Load(TestModels.StepByStep, Cpu() with { MaxBatchSize = 2 });

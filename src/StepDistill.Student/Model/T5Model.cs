@@ -16,6 +16,7 @@ public sealed class T5LayerNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter weight;
     private readonly double eps;
 
+    /// <summary>A layer norm over <paramref name="dModel"/> features with epsilon <paramref name="eps"/>.</summary>
     public T5LayerNorm(int dModel, double eps) : base("T5LayerNorm")
     {
         this.eps = eps;
@@ -23,6 +24,7 @@ public sealed class T5LayerNorm : nn.Module<Tensor, Tensor>
         register_parameter("weight", weight);
     }
 
+    /// <summary>Normalised <paramref name="x"/>, scaled by <c>weight</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -40,6 +42,7 @@ public sealed class T5DenseActDense : nn.Module<Tensor, Tensor>
     private readonly string act;
     private readonly double dropout;
 
+    /// <summary>The feed-forward layer of config <paramref name="c"/> (<c>wi</c> or <c>wi_0</c>/<c>wi_1</c>, then <c>wo</c>).</summary>
     public T5DenseActDense(T5Config c) : base("DenseReluDense")
     {
         act = c.DenseActFn;
@@ -67,6 +70,7 @@ public sealed class T5DenseActDense : nn.Module<Tensor, Tensor>
         _ => F.gelu(x),
     };
 
+    /// <summary>The feed-forward output for <paramref name="x"/>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -85,6 +89,7 @@ public sealed class T5Attention : nn.Module
     private readonly bool isDecoder;
     private readonly double dropout;
 
+    /// <summary>An attention layer of config <paramref name="c"/>; block 0 of each stack owns the relative-position table.</summary>
     public T5Attention(T5Config c, bool isDecoder, bool hasRelativeAttentionBias) : base("T5Attention")
     {
         this.isDecoder = isDecoder;
@@ -247,7 +252,9 @@ public sealed class T5Attention : nn.Module
 /// <summary>Keys and values of one attention layer, kept across generation steps. Owns its tensors.</summary>
 public sealed class LayerCache : IDisposable
 {
+    /// <summary>Keys <c>[batch, heads, len, d_kv]</c>, or null before the first step.</summary>
     public Tensor? Key { get; private set; }
+    /// <summary>Values <c>[batch, heads, len, d_kv]</c>, or null before the first step.</summary>
     public Tensor? Value { get; private set; }
 
     internal void Set(Tensor key, Tensor value)
@@ -264,6 +271,7 @@ public sealed class LayerCache : IDisposable
         Set(Key.index_select(0, index), Value!.index_select(0, index));
     }
 
+    /// <summary>Frees the keys and values.</summary>
     public void Dispose()
     {
         Key?.Dispose();
@@ -275,10 +283,14 @@ public sealed class LayerCache : IDisposable
 /// <summary>The decoder's keys and values for every layer (self- and cross-attention).</summary>
 public sealed class DecoderCache : IDisposable
 {
+    /// <summary>Self-attention keys and values, one per decoder layer.</summary>
     public LayerCache[] Self { get; }
+    /// <summary>Cross-attention keys and values, one per decoder layer.</summary>
     public LayerCache[] Cross { get; }
+    /// <summary>Positions already decoded.</summary>
     public long PastLength { get; internal set; }
 
+    /// <summary>An empty cache for a decoder of <paramref name="layers"/> layers.</summary>
     public DecoderCache(int layers)
     {
         Self = Enumerable.Range(0, layers).Select(_ => new LayerCache()).ToArray();
@@ -291,6 +303,7 @@ public sealed class DecoderCache : IDisposable
         foreach (var c in Cross) c.Select(index);
     }
 
+    /// <summary>Frees every layer's tensors.</summary>
     public void Dispose()
     {
         foreach (var c in Self) c.Dispose();
@@ -468,6 +481,7 @@ public sealed class T5LayerSelfAttention : nn.Module
     private readonly T5LayerNorm layer_norm;
     private readonly double dropout;
 
+    /// <summary>Self-attention of config <paramref name="c"/> with its layer norm.</summary>
     public T5LayerSelfAttention(T5Config c, bool isDecoder, bool hasRelativeAttentionBias) : base("T5LayerSelfAttention")
     {
         SelfAttention = new T5Attention(c, isDecoder, hasRelativeAttentionBias);
@@ -477,8 +491,10 @@ public sealed class T5LayerSelfAttention : nn.Module
         register_module("layer_norm", layer_norm);
     }
 
+    /// <summary>The attention module (<c>SelfAttention</c> in the checkpoint).</summary>
     public T5Attention Attention => SelfAttention;
 
+    /// <summary><paramref name="hidden"/> plus its self-attention; <paramref name="cache"/> keeps keys and values across generation steps.</summary>
     public Tensor Forward(Tensor hidden, Tensor positionBias, LayerCache? cache, List<Tensor>? attentions)
     {
         using var scope = NewDisposeScope();
@@ -500,6 +516,7 @@ public sealed class T5LayerCrossAttention : nn.Module
     private readonly T5LayerNorm layer_norm;
     private readonly double dropout;
 
+    /// <summary>Cross-attention of config <paramref name="c"/> with its layer norm.</summary>
     public T5LayerCrossAttention(T5Config c) : base("T5LayerCrossAttention")
     {
         EncDecAttention = new T5Attention(c, isDecoder: true, hasRelativeAttentionBias: false);
@@ -509,6 +526,7 @@ public sealed class T5LayerCrossAttention : nn.Module
         register_module("layer_norm", layer_norm);
     }
 
+    /// <summary><paramref name="hidden"/> plus its attention over <paramref name="encoderHidden"/>; <paramref name="cache"/> keeps the encoder's keys and values.</summary>
     public Tensor Forward(Tensor hidden, Tensor encoderHidden, Tensor encoderBias, LayerCache? cache, List<Tensor>? attentions)
     {
         using var scope = NewDisposeScope();
@@ -532,6 +550,7 @@ public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
     private readonly T5LayerNorm layer_norm;
     private readonly double dropout;
 
+    /// <summary>The feed-forward layer of config <paramref name="c"/> with its layer norm.</summary>
     public T5LayerFF(T5Config c) : base("T5LayerFF")
     {
         DenseReluDense = new T5DenseActDense(c);
@@ -541,6 +560,7 @@ public sealed class T5LayerFF : nn.Module<Tensor, Tensor>
         register_module("layer_norm", layer_norm);
     }
 
+    /// <summary><paramref name="hidden"/> plus its feed-forward output.</summary>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
@@ -557,6 +577,7 @@ public sealed class T5Block : nn.Module
     private readonly T5LayerCrossAttention? cross;
     private readonly T5LayerFF ff;
 
+    /// <summary>A block of config <paramref name="c"/>; decoder blocks add cross-attention.</summary>
     public T5Block(T5Config c, bool isDecoder, bool hasRelativeAttentionBias) : base("T5Block")
     {
         self = new T5LayerSelfAttention(c, isDecoder, hasRelativeAttentionBias);
@@ -571,8 +592,10 @@ public sealed class T5Block : nn.Module
         register_module("layer", layer);
     }
 
+    /// <summary>The block's self-attention module.</summary>
     public T5Attention SelfAttention => self.Attention;
 
+    /// <summary>Runs the block; <paramref name="encoderHidden"/>, <paramref name="encoderBias"/> and <paramref name="crossCache"/> are for decoder blocks.</summary>
     public Tensor Forward(Tensor hidden, Tensor selfBias, Tensor? encoderHidden, Tensor? encoderBias,
                           LayerCache? selfCache, LayerCache? crossCache, Collectors? collect)
     {
@@ -601,14 +624,18 @@ public sealed class T5Block : nn.Module
 /// </summary>
 public sealed class Collectors : IDisposable
 {
+    /// <summary>Frees every collected tensor.</summary>
     public void Dispose()
     {
         foreach (var t in HiddenStates.Concat(SelfAttentions).Concat(CrossAttentions)) t.Dispose();
         HiddenStates.Clear(); SelfAttentions.Clear(); CrossAttentions.Clear();
     }
 
+    /// <summary>The input of every block, then the stack's output.</summary>
     public List<Tensor> HiddenStates { get; } = new();
+    /// <summary>Self-attention weights of every block.</summary>
     public List<Tensor> SelfAttentions { get; } = new();
+    /// <summary>Cross-attention weights of every decoder block.</summary>
     public List<Tensor> CrossAttentions { get; } = new();
 }
 
@@ -621,6 +648,7 @@ public sealed class T5Stack : nn.Module
     private readonly bool isDecoder;
     private readonly double dropout;
 
+    /// <summary>The <paramref name="name"/> stack (<c>encoder</c> or <c>decoder</c>) of config <paramref name="c"/>, embedding tokens with <paramref name="sharedEmbedding"/>.</summary>
     public T5Stack(string name, T5Config c, bool isDecoder, Embedding sharedEmbedding) : base(name)
     {
         this.isDecoder = isDecoder;
@@ -633,6 +661,7 @@ public sealed class T5Stack : nn.Module
         register_module("final_layer_norm", final_layer_norm);
     }
 
+    /// <summary>Blocks in the stack.</summary>
     public int Layers => block.Count;
 
     /// <summary>The stack's relative-position bias (computed by block 0, shared by all blocks).</summary>
@@ -704,6 +733,7 @@ public sealed class T5Stack : nn.Module
 /// <summary>HF's <c>T5ForConditionalGeneration</c>: shared embedding, encoder, decoder, LM head.</summary>
 public sealed class T5ForConditionalGeneration : nn.Module
 {
+    /// <summary>The label value the loss ignores (Hugging Face's -100).</summary>
     public const long IgnoreIndex = -100;
 
     private readonly Embedding shared;
@@ -711,8 +741,10 @@ public sealed class T5ForConditionalGeneration : nn.Module
     private readonly T5Stack decoder;
     private readonly Linear? lm_head;
 
+    /// <summary>The configuration the model was built from.</summary>
     public T5Config Config { get; }
 
+    /// <summary>A model of <paramref name="config"/>, initialised as Hugging Face initialises T5.</summary>
     public T5ForConditionalGeneration(T5Config config) : base("T5ForConditionalGeneration")
     {
         config.Validate("config");
@@ -731,7 +763,9 @@ public sealed class T5ForConditionalGeneration : nn.Module
         InitWeights();
     }
 
+    /// <summary>The encoder stack.</summary>
     public T5Stack Encoder => encoder;
+    /// <summary>The decoder stack.</summary>
     public T5Stack Decoder => decoder;
 
     /// <summary>HF's <c>_init_weights</c> for T5, so a model trained from scratch starts as Python's would.</summary>

@@ -4,8 +4,8 @@ using StepDistill.Evaluation;
 using StepDistill.Inference;
 using StepDistill.Student.Checkpoint;
 using StepDistill.Student.Model;
-using StepDistill.Tokenization;
 using StepDistill.Tests;
+using StepDistill.Tokenization;
 using StepDistill.Training;
 using static TorchSharp.torch;
 

@@ -98,7 +98,9 @@ public sealed class T5Student : IDisposable
     /// <summary>
     /// <paramref name="model"/> is a checkpoint folder or a preset name (<see cref="T5Config.Presets"/>); a preset is
     /// initialised from <paramref name="seed"/> with HF's initialisation and <paramref name="tokenizer"/>
-    /// (<c>byte</c> or a folder holding tokenizer files).
+    /// (<c>byte</c> or a folder holding tokenizer files). A bare preset name is always the preset, even when the
+    /// working folder holds a folder of that name (write <c>./tiny</c> for the folder): otherwise a leftover folder
+    /// would silently replace a from-scratch student.
     /// </summary>
     /// <param name="model">A checkpoint folder or a preset name.</param>
     /// <param name="tokenizer"><c>byte</c>, or a folder holding tokenizer files (presets only).</param>
@@ -107,8 +109,9 @@ public sealed class T5Student : IDisposable
     /// <param name="dropout">Overrides the dropout rate (training only).</param>
     public static T5Student Create(string model, string tokenizer, int seed, Device device, double? dropout = null)
     {
-        if (Directory.Exists(model)) return Load(model, device, dropout);
-        if (!T5Config.Presets.TryGetValue(model, out var preset))
+        var isPreset = T5Config.Presets.TryGetValue(model, out var preset);
+        if (!isPreset && Directory.Exists(model)) return Load(model, device, dropout);
+        if (!isPreset || preset is null)
             throw StepDistillException.InvalidOption("Model", model, $"not a folder, and not a from-scratch size ({string.Join(", ", T5Config.Presets.Keys)})");
         ITextTokenizer tok = tokenizer.Equals("byte", StringComparison.OrdinalIgnoreCase) ? new ByteTokenizer() : TokenizerLoader.Load(tokenizer);
         var config = preset with { VocabSize = tok.VocabSize, DropoutRate = dropout ?? preset.DropoutRate };

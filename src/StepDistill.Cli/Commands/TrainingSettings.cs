@@ -41,7 +41,8 @@ internal abstract class TrainingSettings : CommonSettings
     public double? Alpha { get; init; }
 
     [CommandOption("-m|--model <MODEL>")]
-    [DefaultFrom(typeof(O), nameof(O.Model), "Student: a checkpoint folder, a Hugging Face id, or a from-scratch size (tiny, mini, small, t5-small).")]
+    [DefaultFrom(typeof(O), nameof(O.Model), "Student: a from-scratch size (tiny, mini, small, t5-small; a size name is always the size: write ./tiny for a folder),"
+                      + " a checkpoint folder or a Hugging Face id.")]
     public string? Model { get; init; }
 
     [CommandOption("--tokenizer <TOK>")]

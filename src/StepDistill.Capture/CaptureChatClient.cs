@@ -27,7 +27,8 @@ public sealed class CaptureChatClient : DelegatingChatClient
     public string Path => _writer.Path;
 
     /// <inheritdoc/>
-    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         var list = messages as IReadOnlyList<ChatMessage> ?? messages.ToList();
         var response = await base.GetResponseAsync(list, options, cancellationToken).ConfigureAwait(false);

@@ -68,7 +68,8 @@ internal static class CliRunner
             var buffer = new byte[256];
             try { while (stdin.Read(buffer) > 0) { } } catch (IOException) { }
             Process.GetCurrentProcess().Kill();
-        }) { IsBackground = true, Name = "exit-with-parent" }.Start();
+        })
+        { IsBackground = true, Name = "exit-with-parent" }.Start();
     }
 
     /// <summary>
@@ -120,7 +121,8 @@ internal static class CliRunner
             Console.Error.WriteLine($"error: {ExplainConversion(e.Message, args)}");
             return 2;
         }
-        catch (Exception e) when (e is StepDistillException or IOException or InvalidDataException or FormatException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is StepDistillException or IOException or InvalidDataException or FormatException
+                                       or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

@@ -17,7 +17,7 @@ internal static class ModelLocation
         if (Directory.Exists(model)) return Path.GetFullPath(model);
         if (File.Exists(model))
             throw new StepDistillException($"{option} {model}: is a file; give the folder that contains it");
-        if (LooksLikePath(model))
+        if (ModelResolver.LooksLikePath(model))
             throw new StepDistillException($"{option} {model}: folder not found");
         // Progress goes to stderr so that stdout stays clean for --json output.
         return await DownloadProgressDisplay.ResolveWithProgressAsync(model, console: CliConsole.Error, ct: ct);
@@ -26,9 +26,6 @@ internal static class ModelLocation
     /// <summary>Synchronous form for verbs that have no async path.</summary>
     public static string Resolve(string? model, string option = "--model") =>
         ResolveAsync(model, CancellationToken.None, option).GetAwaiter().GetResult();
-
-    static bool LooksLikePath(string s) =>
-        s.StartsWith('.') || s.StartsWith('/') || s.StartsWith('~') || s.Contains('\\') || s.Count(c => c == '/') > 1;
 }
 
 /// <summary>The consoles the CLI writes to: results on stdout, progress and messages on stderr.</summary>

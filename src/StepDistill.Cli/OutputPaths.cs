@@ -19,7 +19,8 @@ internal static class OutputPaths
             if (string.IsNullOrWhiteSpace(input)) continue;
             var inputFull = Path.GetFullPath(input);
             if (SameEntry(full, inputFull))
-                throw new StepDistillException($"{option} {path} is also the input ({inputOption} {input}): writing it would destroy the input; choose another {(isFolder ? "folder" : "file")}");
+                throw new StepDistillException($"{option} {path} is also the input ({inputOption} {input}): writing it would destroy the input; choose " +
+                    $"another {(isFolder ? "folder" : "file")}");
         }
         if (!isFolder && Directory.Exists(full))
             throw new StepDistillException($"{option} {path} is a folder; give a file name");

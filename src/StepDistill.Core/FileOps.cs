@@ -5,7 +5,21 @@ using System.Text.RegularExpressions;
 namespace StepDistill;
 
 /// <summary>A kind of durable file-system operation, as counted by <see cref="FileOps"/>'s fault injection.</summary>
-public enum FileOp { Create, Write, Flush, Rename, Delete, Commit }
+public enum FileOp
+{
+    /// <summary>A file or folder is created.</summary>
+    Create,
+    /// <summary>Bytes are written (a fault here tears the write).</summary>
+    Write,
+    /// <summary>A file is flushed to disk.</summary>
+    Flush,
+    /// <summary>A file or folder is renamed (published).</summary>
+    Rename,
+    /// <summary>A file or folder is deleted.</summary>
+    Delete,
+    /// <summary>A SQLite transaction commits.</summary>
+    Commit,
+}
 
 /// <summary>
 /// The one way every stage writes files that must survive a crash: atomic file replacement (temporary sibling,
@@ -42,7 +56,8 @@ public static partial class FileOps
         var parts = at.Split(':');
         if (!int.TryParse(parts[0], out FaultAt) || FaultAt < 1
             || (parts.Length > 1 && !Enum.TryParse<FileOp>(parts[1], ignoreCase: true, out var kind)))
-            throw new StepDistillException($"{FaultAtVariable}={at}: expected N or N:kind (kind: {string.Join(", ", Enum.GetNames<FileOp>()).ToLowerInvariant()})");
+            throw new StepDistillException($"{FaultAtVariable}={at}: expected N or N:kind (kind: " +
+                $"{string.Join(", ", Enum.GetNames<FileOp>()).ToLowerInvariant()})");
         if (parts.Length > 1) FaultKind = Enum.Parse<FileOp>(parts[1], ignoreCase: true);
     }
 
@@ -161,7 +176,9 @@ public static partial class FileOps
             else await stream.FlushAsync(CancellationToken.None);
         }
 
+        /// <summary>Closes the file.</summary>
         public void Dispose() => stream.Dispose();
+        /// <summary>Closes the file.</summary>
         public ValueTask DisposeAsync() => stream.DisposeAsync();
     }
 

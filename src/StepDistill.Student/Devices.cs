@@ -21,7 +21,8 @@ public static class Devices
         if (spec == "cuda" || spec.StartsWith("cuda:", StringComparison.Ordinal))
         {
             if (!cuda.is_available())
-                throw StepDistillException.InvalidOption("Device", spec, "CUDA is not available (this build uses the CPU libtorch package, or no GPU/driver was found); use cpu or auto");
+                throw StepDistillException.InvalidOption("Device", spec, "CUDA is not available (this build uses the CPU libtorch package, or no " +
+                    "GPU/driver was found); use cpu or auto");
             return new Device(spec);
         }
         throw StepDistillException.InvalidOption("Device", spec, "expected cpu, cuda, cuda:N or auto");

@@ -64,11 +64,12 @@ internal static class Batches
         return shuffled.ToList();
     }
 
-    /// <summary>Right-pads inputs with 0 and builds the attention mask.</summary>
+    /// <summary>Right-pads inputs with the pad id (<see cref="ITextTokenizer.PadId"/>) and builds the attention mask.</summary>
     public static (Tensor Ids, Tensor Mask) PadInputs(IReadOnlyList<int[]> rows, Device device)
     {
         var len = rows.Max(r => r.Length);
         var ids = new long[rows.Count * len];
+        Array.Fill(ids, ITextTokenizer.PadId);
         var mask = new long[rows.Count * len];
         for (var i = 0; i < rows.Count; i++)
             for (var j = 0; j < rows[i].Length; j++) { ids[i * len + j] = rows[i][j]; mask[i * len + j] = 1; }

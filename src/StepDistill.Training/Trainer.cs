@@ -24,12 +24,19 @@ namespace StepDistill.Training;
 /// </remarks>
 public sealed class Trainer
 {
+    /// <summary>The run's options and set-up (written once, read on resume).</summary>
     public const string RunFile = "run.json";
+    /// <summary>One JSON line per logged step and evaluation.</summary>
     public const string MetricsFile = "metrics.jsonl";
+    /// <summary>A checkpoint's position: step, epoch, batch, best so far, elapsed time.</summary>
     public const string StateFile = "trainer_state.json";
+    /// <summary>A checkpoint's optimizer state.</summary>
     public const string OptimizerFile = "optimizer.bin";
+    /// <summary>A checkpoint's random-number-generator state.</summary>
     public const string RngFile = "rng.bin";
+    /// <summary>The folder of the best checkpoint (by dev accuracy; the last one without dev).</summary>
     public const string BestDir = "best";
+    /// <summary>The best checkpoint's dev predictions.</summary>
     public const string DevPredictionsFile = "dev_predictions.jsonl";
     /// <summary>The OS lock that keeps a second process from writing the same run folder.</summary>
     public const string LockFile = ".lock";
@@ -41,6 +48,7 @@ public sealed class Trainer
     readonly string outDir;
     readonly ITrainingObserver observer;
 
+    /// <summary>A trainer writing into <paramref name="outDir"/>; invalid options are errors naming the property.</summary>
     public Trainer(TrainingOptions options, string outDir, ITrainingObserver? observer = null)
     {
         options.Validate();
@@ -67,6 +75,10 @@ public sealed class Trainer
         return (alpha * labelLoss + (1 - alpha) * rationaleLoss, labelLoss, rationaleLoss);
     }
 
+    /// <summary>
+    /// Trains on <paramref name="train"/> (selecting checkpoints on <paramref name="dev"/> when given) into the run
+    /// folder, resuming from its latest checkpoint; cancellation saves a checkpoint first, then throws.
+    /// </summary>
     public async Task<TrainingResult> RunAsync(Dataset train, Dataset? dev, CancellationToken ct = default)
     {
         if (train.IsTest) throw new StepDistillException($"{train.Source}: refusing to train on a test split");
@@ -75,8 +87,54 @@ public sealed class Trainer
         Devices.SetThreads(o.Threads);
         FileOps.CreateDirectory(outDir);
         using var runLock = FileOps.AcquireLock(Path.Combine(outDir, LockFile), outDir);
-        RecoverRunFolder();
+        var latest = PrepareRunFolder();
+        var runFile = Path.Combine(outDir, RunFile);
 
+        var subset = train.Subsample(o.Fraction, o.Seed);
+        using var student = latest is not null
+            ? T5Student.Load(latest, device, o.Dropout)
+            : T5Student.Create(o.Model, o.Tokenizer, o.Seed, device, o.Dropout);
+        var pretrained = latest is not null ? ReadPretrained(runFile) : student.Pretrained;
+        var peakLr = o.EffectiveLearningRate(pretrained);
+        var data = Encode(train, subset, student);
+        var info = new StudentInfo(o.Method.Name(), o.Labels.Name(), o.Method == Method.StepByStep ? MethodNames.PredictPrefix : "",
+                                   MetricKinds.Name(train.Metric));
+        var optimizer = optim.AdamW(student.Model.parameters(), lr: peakLr, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, weight_decay: o.WeightDecay);
+        State state;
+        if (latest is not null) state = Resume(latest, optimizer);
+        else
+        {
+            state = new State(0, 0, 0, null, 0, 0);
+            WriteRunFile(runFile, train, dev, student.Pretrained, peakLr, data.Count);
+        }
+
+        var run = new Run(this, student, info, optimizer, data, dev, device, peakLr, state, latest ?? "");
+        observer.OnStart(state.Step, o.MaxSteps);
+        student.Model.train();
+        while (run.Step < o.MaxSteps)
+        {
+            if (ct.IsCancellationRequested)
+            {
+                var saved = run.SaveCheckpoint();
+                observer.OnMessage($"stopped at step {run.Step}; checkpoint saved to {saved}; run the same command again to resume");
+                ct.ThrowIfCancellationRequested();
+            }
+            var losses = run.TrainStep();
+            if (run.Step % o.LogEvery == 0 || run.Step == o.MaxSteps) run.Log(losses);
+            if (run.Step % o.EvalEvery == 0 || run.Step == o.MaxSteps) run.EvaluateAndCheckpoint(ct);
+        }
+        await Task.CompletedTask;
+        return new TrainingResult(run.Step, run.Best.Accuracy, run.Best.Step, Path.Combine(outDir, BestDir), run.LastCheckpoint, run.ElapsedSeconds,
+            data.Count);
+    }
+
+    /// <summary>
+    /// Cleans what a crash left and decides how the run starts: returns the checkpoint to resume from, or null for a fresh
+    /// start (after removing the files of this same run stopped before its first checkpoint).
+    /// </summary>
+    string? PrepareRunFolder()
+    {
+        RecoverRunFolder();
         var latest = LatestCheckpoint(outDir);
         var runFile = Path.Combine(outDir, RunFile);
         if (latest is not null)
@@ -93,13 +151,12 @@ public sealed class Trainer
             FileOps.DeleteFile(Path.Combine(outDir, DevPredictionsFile));
             FileOps.DeleteFile(Path.Combine(outDir, MetricsFile));
         }
+        return latest;
+    }
 
-        var subset = train.Subsample(o.Fraction, o.Seed);
-        using var student = latest is not null
-            ? T5Student.Load(latest, device, o.Dropout)
-            : T5Student.Create(o.Model, o.Tokenizer, o.Seed, device, o.Dropout);
-        var pretrained = latest is not null ? ReadPretrained(runFile) : student.Pretrained;
-        var peakLr = o.EffectiveLearningRate(pretrained);
+    /// <summary>Tokenizes the training subset, reporting skipped and truncated examples and missing rationales.</summary>
+    List<EncodedExample> Encode(Dataset train, Dataset subset, T5Student student)
+    {
         var counter = new TruncationCounter();
         var data = Batches.Encode(subset.Examples, student.Tokenizer, o, counter, out var skipped);
         if (data.Count == 0)
@@ -112,58 +169,50 @@ public sealed class Trainer
             if (missing == data.Count) throw new StepDistillException($"{train.Source}: step-by-step needs rationales, and no training example has one");
             if (missing > 0) observer.OnMessage($"{missing} of {data.Count} examples have no rationale: they train the label task only");
         }
+        return data;
+    }
 
-        var info = new StudentInfo(o.Method.Name(), o.Labels.Name(), o.Method == Method.StepByStep ? MethodNames.PredictPrefix : "",
-                                   MetricKinds.Name(train.Metric));
-        var model = student.Model;
-        var optimizer = optim.AdamW(model.parameters(), lr: peakLr, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, weight_decay: o.WeightDecay);
-        var state = new State(0, 0, 0, null, 0, 0);
-        if (latest is not null)
-        {
-            state = ReadState(latest);
-            optimizer.load_state_dict(Path.Combine(latest, OptimizerFile));
-            using var rng = tensor(File.ReadAllBytes(Path.Combine(latest, RngFile)), ScalarType.Byte);
-            random.set_rng_state(rng);
-            TrimMetrics(state.Step);
-            observer.OnMessage($"resuming from {Path.GetFileName(latest)} (step {state.Step})");
-        }
-        else
-        {
-            WriteRunFile(runFile, train, dev, student.Pretrained, peakLr, data.Count);
-        }
+    /// <summary>Restores the optimizer, the RNG and the metrics of <paramref name="checkpoint"/>; returns its state.</summary>
+    State Resume(string checkpoint, OptimizerHelper optimizer)
+    {
+        var state = ReadState(checkpoint);
+        optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
+        using var rng = tensor(File.ReadAllBytes(Path.Combine(checkpoint, RngFile)), ScalarType.Byte);
+        random.set_rng_state(rng);
+        TrimMetrics(state.Step);
+        observer.OnMessage($"resuming from {Path.GetFileName(checkpoint)} (step {state.Step})");
+        return state;
+    }
 
-        observer.OnStart(state.Step, o.MaxSteps);
-        var epochBatches = Batches.Epoch(data, o.BatchSize, o.Seed, state.Epoch);
-        var (step, epoch, batchInEpoch) = (state.Step, state.Epoch, state.BatchInEpoch);
-        var best = (Accuracy: state.BestAccuracy, Step: state.BestStep);
-        var clock = Stopwatch.StartNew();
-        var elapsedBefore = state.ElapsedSeconds;
-        var windowTokens = 0L;
-        var windowClock = Stopwatch.StartNew();
-        string lastCheckpoint = latest ?? "";
-        model.train();
+    /// <summary>The losses of one optimizer step, averaged over its micro-batches.</summary>
+    readonly record struct StepLosses(double Loss, double LabelLoss, double? RationaleLoss, double LearningRate);
 
-        while (step < o.MaxSteps)
+    /// <summary>One training run in progress: the model and optimizer, and where the run stands (step, data order, best, time).</summary>
+    sealed class Run(Trainer trainer, T5Student student, StudentInfo info, OptimizerHelper optimizer, List<EncodedExample> data,
+        Dataset? dev, Device device, double peakLr, State state, string lastCheckpoint)
+    {
+        readonly TrainingOptions o = trainer.o;
+        readonly Stopwatch clock = Stopwatch.StartNew();
+        readonly Stopwatch windowClock = Stopwatch.StartNew();
+        List<int[]> epochBatches = Batches.Epoch(data, trainer.o.BatchSize, trainer.o.Seed, state.Epoch);
+        int epoch = state.Epoch, batchInEpoch = state.BatchInEpoch;
+        long windowTokens;
+
+        public int Step { get; private set; } = state.Step;
+        public (double? Accuracy, int Step) Best { get; private set; } = (state.BestAccuracy, state.BestStep);
+        public string LastCheckpoint { get; private set; } = lastCheckpoint;
+        public double ElapsedSeconds => state.ElapsedSeconds + clock.Elapsed.TotalSeconds;
+
+        /// <summary>Accumulates the gradients of <see cref="TrainingOptions.GradientAccumulation"/> micro-batches and steps the optimizer.</summary>
+        public StepLosses TrainStep()
         {
-            if (ct.IsCancellationRequested)
-            {
-                lastCheckpoint = SaveCheckpoint(student, info, optimizer, new State(step, epoch, batchInEpoch, best.Accuracy, best.Step, elapsedBefore + clock.Elapsed.TotalSeconds));
-                observer.OnMessage($"stopped at step {step}; checkpoint saved to {lastCheckpoint}; run the same command again to resume");
-                ct.ThrowIfCancellationRequested();
-            }
             double loss = 0, labelLoss = 0, rationaleLoss = 0;
             var hasRationale = false;
             foreach (var _ in Enumerable.Range(0, o.GradientAccumulation))
             {
-                if (batchInEpoch >= epochBatches.Count)
-                {
-                    epoch++;
-                    batchInEpoch = 0;
-                    epochBatches = Batches.Epoch(data, o.BatchSize, o.Seed, epoch);
-                }
-                var batch = epochBatches[batchInEpoch++].Select(i => data[i]).ToArray();
+                var batch = NextBatch();
                 using var scope = NewDisposeScope();
-                var (l, ll, rl) = BatchLoss(model, batch, o.Method, o.Alpha, device);
+                var (l, ll, rl) = BatchLoss(student.Model, batch, o.Method, o.Alpha, device);
                 (l / o.GradientAccumulation).backward();
                 loss += l.item<float>() / o.GradientAccumulation;
                 labelLoss += ll.item<float>() / o.GradientAccumulation;
@@ -173,57 +222,83 @@ public sealed class Trainer
             if (!double.IsFinite(loss))
             {
                 optimizer.zero_grad();
-                throw new StepDistillException($"loss is {loss} at step {step + 1}; stopping. The last good checkpoint is {(lastCheckpoint.Length > 0 ? lastCheckpoint : "(none yet)")}; try a lower {nameof(TrainingOptions.LearningRate)} or {nameof(TrainingOptions.ClipNorm)}");
+                throw new StepDistillException($"loss is {loss} at step {Step + 1}; stopping. The last good checkpoint is " +
+                    $"{(LastCheckpoint.Length > 0 ? LastCheckpoint : "(none yet)")}; try a lower {nameof(TrainingOptions.LearningRate)} or " +
+                        $"{nameof(TrainingOptions.ClipNorm)}");
             }
-            if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(model.parameters(), o.ClipNorm);
-            var lr = o.LearningRateAt(step, peakLr);
+            if (o.ClipNorm > 0) nn.utils.clip_grad_norm_(student.Model.parameters(), o.ClipNorm);
+            var lr = o.LearningRateAt(Step, peakLr);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             optimizer.step();
             optimizer.zero_grad();
-            step++;
-
-            if (step % o.LogEvery == 0 || step == o.MaxSteps)
-            {
-                var tps = windowTokens / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
-                var report = new StepReport(step, o.MaxSteps, loss, labelLoss, hasRationale ? rationaleLoss : null, lr, tps, elapsedBefore + clock.Elapsed.TotalSeconds);
-                observer.OnStep(report);
-                AppendMetrics(new JsonObject
-                {
-                    ["step"] = step, ["loss"] = loss, ["label_loss"] = labelLoss,
-                    ["rationale_loss"] = hasRationale ? rationaleLoss : null, ["lr"] = lr,
-                    ["tokens_per_s"] = Math.Round(tps, 1), ["elapsed_s"] = Math.Round(report.ElapsedSeconds, 2),
-                });
-                windowTokens = 0;
-                windowClock.Restart();
-            }
-
-            if (step % o.EvalEvery == 0 || step == o.MaxSteps)
-            {
-                if (dev is not null && dev.Count > 0)
-                {
-                    // The student's label task is evaluated with the prefix it is trained with (predict: for step-by-step).
-                    var report = Predictor.Evaluate(student, dev, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, prefix: info.InputPrefix, ct: ct);
-                    model.train();
-                    var isBest = best.Accuracy is null || report.Accuracy > best.Accuracy;
-                    observer.OnEvaluation(step, report.Accuracy, report.Total, isBest);
-                    AppendMetrics(new JsonObject { ["step"] = step, ["dev_accuracy"] = report.Accuracy, ["dev_correct"] = report.Correct, ["dev_n"] = report.Total });
-                    if (isBest)
-                    {
-                        best = (report.Accuracy, step);
-                        SaveBest(student, info, report);
-                    }
-                }
-                else if (step == o.MaxSteps)
-                {
-                    best = (null, step);
-                    SaveBest(student, info, null);
-                }
-                lastCheckpoint = SaveCheckpoint(student, info, optimizer, new State(step, epoch, batchInEpoch, best.Accuracy, best.Step, elapsedBefore + clock.Elapsed.TotalSeconds));
-            }
+            Step++;
+            return new StepLosses(loss, labelLoss, hasRationale ? rationaleLoss : null, lr);
         }
-        await Task.CompletedTask;
-        var seconds = elapsedBefore + clock.Elapsed.TotalSeconds;
-        return new TrainingResult(step, best.Accuracy, best.Step, Path.Combine(outDir, BestDir), lastCheckpoint, seconds, data.Count);
+
+        /// <summary>The next micro-batch in the seeded data order, starting a new epoch when one ends.</summary>
+        EncodedExample[] NextBatch()
+        {
+            if (batchInEpoch >= epochBatches.Count)
+            {
+                epoch++;
+                batchInEpoch = 0;
+                epochBatches = Batches.Epoch(data, o.BatchSize, o.Seed, epoch);
+            }
+            return epochBatches[batchInEpoch++].Select(i => data[i]).ToArray();
+        }
+
+        /// <summary>Reports the step to the observer and appends it to metrics.jsonl, with the tokens/s since the last log.</summary>
+        public void Log(StepLosses losses)
+        {
+            var tps = windowTokens / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
+            var report = new StepReport(Step, o.MaxSteps, losses.Loss, losses.LabelLoss, losses.RationaleLoss, losses.LearningRate, tps, ElapsedSeconds);
+            trainer.observer.OnStep(report);
+            trainer.AppendMetrics(new JsonObject
+            {
+                ["step"] = Step, ["loss"] = losses.Loss, ["label_loss"] = losses.LabelLoss,
+                ["rationale_loss"] = losses.RationaleLoss, ["lr"] = losses.LearningRate,
+                ["tokens_per_s"] = Math.Round(tps, 1), ["elapsed_s"] = Math.Round(report.ElapsedSeconds, 2),
+            });
+            windowTokens = 0;
+            windowClock.Restart();
+        }
+
+        /// <summary>Scores the dev split (saving <c>best/</c> when it improves; without dev, the last step is best), then checkpoints.</summary>
+        public void EvaluateAndCheckpoint(CancellationToken ct)
+        {
+            if (dev is not null && dev.Count > 0)
+            {
+                // The student's label task is evaluated with the prefix it is trained with (predict: for step-by-step).
+                var report = Predictor.Evaluate(student, dev, o.EvalBatchSize, o.MaxNewTokens, o.MaxInputLength, prefix: info.InputPrefix, ct: ct);
+                student.Model.train();
+                var isBest = Best.Accuracy is null || report.Accuracy > Best.Accuracy;
+                trainer.observer.OnEvaluation(Step, report.Accuracy, report.Total, isBest);
+                trainer.AppendMetrics(new JsonObject
+                {
+                    ["step"] = Step, ["dev_accuracy"] = report.Accuracy, ["dev_correct"] = report.Correct,
+                    ["dev_n"] = report.Total
+                });
+                if (isBest)
+                {
+                    Best = (report.Accuracy, Step);
+                    trainer.SaveBest(student, info, report);
+                }
+            }
+            else if (Step == o.MaxSteps)
+            {
+                Best = (null, Step);
+                trainer.SaveBest(student, info, null);
+            }
+            SaveCheckpoint();
+        }
+
+        /// <summary>Publishes a checkpoint of where the run stands; returns its folder.</summary>
+        public string SaveCheckpoint()
+        {
+            LastCheckpoint = trainer.SaveCheckpoint(student, info, optimizer,
+                new State(Step, epoch, batchInEpoch, Best.Accuracy, Best.Step, ElapsedSeconds));
+            return LastCheckpoint;
+        }
     }
 
     // ---- run folder ------------------------------------------------------------------------------------------
@@ -249,7 +324,8 @@ public sealed class Trainer
         if (!File.Exists(runFile)) throw new StepDistillException($"{runFile}: missing, cannot resume the checkpoints in {outDir}");
         var saved = ReadOptions(runFile);
         if (!o.SameRunAs(saved))
-            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new run folder\n  saved: {saved.ToJson()}\n  now:   {o.ToJson()}");
+            throw new StepDistillException($"{outDir}: holds a run with different options; resume with the same options or use a new run folder\n  " +
+                $"saved: {saved.ToJson()}\n  now:   {o.ToJson()}");
     }
 
     /// <summary>The options a run folder's <c>run.json</c> was started with.</summary>

@@ -4,19 +4,37 @@ using System.Text.Json.Serialization;
 namespace StepDistill.Training;
 
 /// <summary><c>standard</c>: input → label. <c>step-by-step</c>: <c>predict: </c>input → label plus <c>explain: </c>input → rationale.</summary>
-public enum Method { Standard, StepByStep }
+public enum Method
+{
+    /// <summary>Input → label.</summary>
+    Standard,
+    /// <summary>Label and rationale as two tasks (distilling step-by-step).</summary>
+    StepByStep,
+}
 
 /// <summary>Where training labels come from: the dataset's gold labels (fine-tuning) or the teacher's (distillation).</summary>
-public enum LabelSource { Gold, Teacher }
+public enum LabelSource
+{
+    /// <summary>The dataset's gold labels.</summary>
+    Gold,
+    /// <summary>The teacher's labels (<c>teacher_label</c>).</summary>
+    Teacher,
+}
 
+/// <summary>The names of methods and label sources (as the CLI and run.json spell them) and the task prefixes.</summary>
 public static class MethodNames
 {
+    /// <summary>The label task's input prefix in step-by-step training.</summary>
     public const string PredictPrefix = Inference.StudentInfo.PredictPrefix;
+    /// <summary>The rationale task's input prefix in step-by-step training.</summary>
     public const string ExplainPrefix = Inference.StudentInfo.ExplainPrefix;
 
+    /// <summary><c>standard</c> or <c>step-by-step</c>.</summary>
     public static string Name(this Method m) => m == Method.Standard ? "standard" : "step-by-step";
+    /// <summary><c>gold</c> or <c>teacher</c>.</summary>
     public static string Name(this LabelSource l) => l == LabelSource.Gold ? "gold" : "teacher";
 
+    /// <summary>Parses a method name; an unknown one is an error naming the Method property.</summary>
     public static Method ParseMethod(string s) => s.Trim().ToLowerInvariant() switch
     {
         "standard" => Method.Standard,
@@ -24,6 +42,7 @@ public static class MethodNames
         _ => throw StepDistillException.InvalidOption(nameof(TrainingOptions.Method), s, "expected standard or step-by-step"),
     };
 
+    /// <summary>Parses a label source; an unknown one is an error naming the Labels property.</summary>
     public static LabelSource ParseLabels(string s) => s.Trim().ToLowerInvariant() switch
     {
         "gold" or "gt" => LabelSource.Gold,
@@ -43,7 +62,9 @@ public sealed record TrainingOptions
     /// <summary>Default peak learning rate for a student trained from scratch.</summary>
     public const double ScratchLearningRate = 1e-3;
 
+    /// <summary>Standard training or distilling step-by-step.</summary>
     public Method Method { get; init; } = Method.StepByStep;
+    /// <summary>Gold labels or the teacher's.</summary>
     public LabelSource Labels { get; init; } = LabelSource.Gold;
     /// <summary>Weight of the label loss: loss = α·L_label + (1−α)·L_rationale.</summary>
     public double Alpha { get; init; } = 0.5;
@@ -51,32 +72,48 @@ public sealed record TrainingOptions
     public string Model { get; init; } = "tiny";
     /// <summary>For from-scratch students: <c>byte</c> (ByT5-style), or a folder holding tokenizer files.</summary>
     public string Tokenizer { get; init; } = "byte";
+    /// <summary>Share of the training set used (nested subsets for one seed).</summary>
     public double Fraction { get; init; } = 1.0;
+    /// <summary>Seed of initialisation, subsampling, data order and dropout.</summary>
     public int Seed { get; init; }
+    /// <summary>Optimizer steps.</summary>
     public int MaxSteps { get; init; } = 1000;
+    /// <summary>Examples per micro-batch.</summary>
     public int BatchSize { get; init; } = 16;
+    /// <summary>Micro-batches per optimizer step.</summary>
     public int GradientAccumulation { get; init; } = 1;
     /// <summary>Null: 5e-5 for a pretrained student (the paper's default), 1e-3 from scratch.</summary>
     public double? LearningRate { get; init; }
+    /// <summary>AdamW weight decay.</summary>
     public double WeightDecay { get; init; }
+    /// <summary>Linear warm-up steps.</summary>
     public int WarmupSteps { get; init; }
     /// <summary><c>linear</c> (decay to 0 at MaxSteps after warm-up) or <c>constant</c>.</summary>
     public string Schedule { get; init; } = "linear";
+    /// <summary>Gradient-norm clipping; 0 = off.</summary>
     public double ClipNorm { get; init; } = 1.0;
     /// <summary>Null keeps the checkpoint's dropout rate.</summary>
     public double? Dropout { get; init; }
+    /// <summary>Evaluate on dev and checkpoint every this many steps.</summary>
     public int EvalEvery { get; init; } = 250;
+    /// <summary>Examples per batch in dev evaluation.</summary>
     public int EvalBatchSize { get; init; } = 64;
+    /// <summary>Log every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
+    /// <summary>Input tokens kept (longer inputs are truncated and counted).</summary>
     public int MaxInputLength { get; init; } = 512;
+    /// <summary>Target tokens kept (labels and rationales).</summary>
     public int MaxTargetLength { get; init; } = 256;
+    /// <summary>Generation length in dev evaluation.</summary>
     public int MaxNewTokens { get; init; } = 64;
     /// <summary>How many periodic checkpoints to keep (the best one is kept apart).</summary>
     public int KeepLast { get; init; } = 2;
     /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c> (CUDA when available).</summary>
     public string Device { get; init; } = StepDistill.Student.Devices.Auto;
+    /// <summary>CPU threads for libtorch; 0 = libtorch's default.</summary>
     public int Threads { get; init; }
 
+    /// <summary><see cref="LearningRate"/>, or the default for a pretrained or from-scratch student.</summary>
     public double EffectiveLearningRate(bool pretrained) => LearningRate ?? (pretrained ? PretrainedLearningRate : ScratchLearningRate);
 
     static readonly JsonSerializerOptions Json = new()

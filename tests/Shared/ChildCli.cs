@@ -166,6 +166,7 @@ public static class Sweep
         }));
         if (failures.Count > 0)
             throw new AggregateException($"{failures.Count} of {points.Count()} kill points failed; first: {failures[0].Message}", failures);
-        if (!string.IsNullOrEmpty(only)) throw new InvalidOperationException($"only kill points {only} of {operations} were tried (STEPDISTILL_SWEEP_POINTS); they passed");
+        if (!string.IsNullOrEmpty(only)) throw new InvalidOperationException($"only kill points {only} of {operations} were tried " +
+            $"(STEPDISTILL_SWEEP_POINTS); they passed");
     }
 }

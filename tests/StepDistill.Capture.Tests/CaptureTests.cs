@@ -11,7 +11,8 @@ public class CaptureTests
     /// <summary>An LLM stand-in: answers "answer to X" (streamed word by word), names a model, and can fail.</summary>
     sealed class EchoLlm(string model = "echo-1") : IChatClient
     {
-        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+            CancellationToken cancellationToken = default)
         {
             var q = messages.LastOrDefault(m => m.Role == ChatRole.User)?.Text ?? "nothing";
             if (q.Contains("fail", StringComparison.Ordinal)) throw new InvalidOperationException("the LLM failed");
@@ -52,7 +53,8 @@ public class CaptureTests
         // Half plain, half streamed, from many threads at once.
         await Task.WhenAll(questions.Select((q, i) => Task.Run(async () =>
         {
-            List<ChatMessage> messages = [new(ChatRole.System, "be brief"), new(ChatRole.User, "an older turn"), new(ChatRole.Assistant, "ok"), new(ChatRole.User, q)];
+            List<ChatMessage> messages = [new(ChatRole.System, "be brief"), new(ChatRole.User, "an older turn"), new(ChatRole.Assistant, "ok"),
+                new(ChatRole.User, q)];
             var text = i % 2 == 0
                 ? (await chat.GetResponseAsync(messages)).Text
                 : (await chat.GetStreamingResponseAsync(messages).ToChatResponseAsync()).Text;

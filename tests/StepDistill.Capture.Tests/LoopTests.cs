@@ -49,7 +49,11 @@ public class LoopTests
         var annotated = dir.File("annotated.jsonl");
         using (var teacher = TeacherFactory.Create("simulated:0", new TeacherOptions(), DemoRunner.Teachers))
         {
-            var summary = await new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, DemoRunner.Prompts), new AnnotateOptions { Concurrency = 4, MaxOutputTokens = 200 })
+            var summary = await new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, DemoRunner.Prompts), new AnnotateOptions
+            {
+                Concurrency = 4,
+                MaxOutputTokens = 200
+            })
                 .RunAsync(captured, annotated, null, CancellationToken.None);
             Assert.Equal(task.Train.Count, summary.Ok);
         }

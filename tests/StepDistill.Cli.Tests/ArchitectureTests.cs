@@ -44,7 +44,8 @@ public sealed partial class ArchitectureTests
         var projects = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
             .Where(p => !p.Contains("/tests/", StringComparison.Ordinal) && !p.Contains("/obj/", StringComparison.Ordinal)).ToList();
         Assert.Contains(projects, p => p.EndsWith("StepDistill.Cli.csproj", StringComparison.Ordinal));
-        var offenders = projects.Where(p => !p.EndsWith("StepDistill.Cli.csproj", StringComparison.Ordinal) && File.ReadAllText(p).Contains("Include=\"Spectre.Console", StringComparison.Ordinal));
+        var offenders = projects.Where(p => !p.EndsWith("StepDistill.Cli.csproj", StringComparison.Ordinal)
+            && File.ReadAllText(p).Contains("Include=\"Spectre.Console", StringComparison.Ordinal));
         Assert.Empty(offenders);
     }
 

@@ -122,7 +122,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
     const string Good2 = """{"id":"b","input":"2+2","label":"4","rationale":"2 plus 2 is 4","teacher_label":"4"}""";
 
     static string[] Train(Case c, string data, params string[] extra) =>
-        ["train", "--data", data, "--model", "tiny", "--max-steps", "1", "--eval-every", "1", "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", "--threads", "1", "--out", c.P("run"), .. extra];
+        ["train", "--data", data, "--model", "tiny", "--max-steps", "1", "--eval-every", "1", "--batch-size", "2", "--max-new-tokens", "2", "--device",
+            "cpu", "--threads", "1", "--out", c.P("run"), .. extra];
 
     static string[] Predict(Case c, string model, string input, params string[] extra) =>
         ["predict", "--model", model, "--input", input, "--output", c.P("pred.jsonl"), "--max-new-tokens", "2", "--device", "cpu", .. extra];
@@ -133,7 +134,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         ["evaluate", "--model", model, "--data", data, "--max-new-tokens", "2", "--device", "cpu", .. extra];
 
     static string[] Annotate(Case c, string input, params string[] extra) =>
-        ["annotate", "--teacher", "openai:none", "--endpoint", "http://127.0.0.1:9/v1", "--prompt", "svamp", "--input", input, "--output", c.P("out.jsonl"), .. extra];
+        ["annotate", "--teacher", "openai:none", "--endpoint", "http://127.0.0.1:9/v1", "--prompt", "svamp", "--input", input, "--output",
+            c.P("out.jsonl"), .. extra];
 
     /// <summary>One row: what is wrong, the verb, how to set it up, and what the error line must mention.</summary>
     public sealed record Row(string Input, string Verb, Func<Case, string[]> Arrange, params string[] Expect)
@@ -153,24 +155,32 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         new("JSONL: truncated last line", "train", c => Train(c, c.Write("train.jsonl", Good1 + "\n" + Good2[..30])), "train.jsonl", "2"),
         new("JSONL: a line that is not JSON", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, "not json at all")), "train.jsonl", "2"),
         new("JSONL: a line that is an array", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, "[1,2,3]")), "train.jsonl", "2"),
-        new("JSONL: input is a number", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, """{"id":"b","input":5,"label":"4"}""")), "train.jsonl", "2", "input"),
-        new("JSONL: label is an object", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, """{"id":"b","input":"2+2","label":{"x":1}}""")), "train.jsonl", "2", "label"),
+        new("JSONL: input is a number", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, """{"id":"b","input":5,"label":"4"}""")), "train.jsonl",
+            "2", "input"),
+        new("JSONL: label is an object", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, """{"id":"b","input":"2+2","label":{"x":1}}""")),
+            "train.jsonl", "2", "label"),
         new("JSONL: missing input", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, """{"id":"b","label":"4"}""")), "train.jsonl", "2", "input"),
         new("JSONL: duplicate ids", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good1)), "train.jsonl", "2", "duplicate"),
         new("JSONL: empty file", "train", c => Train(c, c.Write("train.jsonl", "")), "train.jsonl"),
-        new("JSONL: invalid UTF-8 bytes", "train", c => Train(c, c.WriteBytes("train.jsonl", [.. Utf8(Good1 + "\n{\"id\":\"b\",\"input\":\"2"), 0xFF, 0xFE, .. Utf8("\",\"label\":\"4\"}\n")])), "train.jsonl", "2"),
-        new("JSONL: a 20 MB line that never closes", "train", c => Train(c, c.Write("train.jsonl", Good1 + "\n{\"id\":\"b\",\"input\":\"" + new string('x', 20_000_000))), "train.jsonl", "2"),
-        new("JSONL: byte order mark", "predict", c => Predict(c, c.Model(), c.WriteBytes("in.jsonl", [0xEF, 0xBB, 0xBF, .. Utf8(Good1 + "\n" + Good2 + "\n")]))) { Accepted = true },
+        new("JSONL: invalid UTF-8 bytes", "train", c => Train(c, c.WriteBytes("train.jsonl", [.. Utf8(Good1 + "\n{\"id\":\"b\",\"input\":\"2"), 0xFF,
+            0xFE, .. Utf8("\",\"label\":\"4\"}\n")])), "train.jsonl", "2"),
+        new("JSONL: a 20 MB line that never closes", "train", c => Train(c, c.Write("train.jsonl",
+            Good1 + "\n{\"id\":\"b\",\"input\":\"" + new string('x', 20_000_000))), "train.jsonl", "2"),
+        new("JSONL: byte order mark", "predict", c => Predict(c, c.Model(), c.WriteBytes("in.jsonl", [0xEF, 0xBB, 0xBF,
+            .. Utf8(Good1 + "\n" + Good2 + "\n")]))) { Accepted = true },
         new("JSONL: CRLF line ends", "predict", c => Predict(c, c.Model(), c.Write("in.jsonl", Good1 + "\r\n" + Good2 + "\r\n"))) { Accepted = true },
         new("annotate input: truncated line", "annotate", c => Annotate(c, c.Write("in.jsonl", Good1 + "\n" + Good2[..25])), "in.jsonl", "2"),
         new("annotate input: duplicate ids", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1, Good1)), "in.jsonl", "2", "duplicate"),
         new("annotate input: input is a list", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", """{"id":"a","input":["x"]}""")), "in.jsonl", "1", "input"),
         new("annotate input: empty file", "annotate", c => Annotate(c, c.Write("in.jsonl", "")), "in.jsonl"),
-        new("predict input: wrong type", "predict", c => Predict(c, c.Model(), c.Jsonl("in.jsonl", Good1, """{"id":"b","input":true}""")), "in.jsonl", "2", "input"),
-        new("evaluate data: missing label", "evaluate", c => Evaluate(c, c.Model(), c.Jsonl("dev.jsonl", Good1, """{"id":"b","input":"2+2"}""")), "dev.jsonl", "'b'", "label"),
+        new("predict input: wrong type", "predict", c => Predict(c, c.Model(), c.Jsonl("in.jsonl", Good1, """{"id":"b","input":true}""")), "in.jsonl",
+            "2", "input"),
+        new("evaluate data: missing label", "evaluate", c => Evaluate(c, c.Model(), c.Jsonl("dev.jsonl", Good1, """{"id":"b","input":"2+2"}""")),
+            "dev.jsonl", "'b'", "label"),
 
         // ---- official layout -----------------------------------------------------------------------------------
-        new("official: folder without the examples file", "train", c => { c.Write("svamp/llm/train_CoT_0.json", "[]"); return Train(c, c.P("svamp")); }, "svamp", "svamp_train.json"),
+        new("official: folder without the examples file", "train", c => { c.Write("svamp/llm/train_CoT_0.json", "[]"); return Train(c,
+            c.P("svamp")); }, "svamp", "svamp_train.json"),
         new("official: PaLM outputs missing for some records", "train", c =>
         {
             c.Jsonl("svamp/svamp_train.json", """{"input":"a","label":"( 1.0 + 2.0 )"}""", """{"input":"b","label":"( 1.0 + 3.0 )"}""");
@@ -191,11 +201,13 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
 
         // ---- config.json ---------------------------------------------------------------------------------------
         new("config.json: missing", "generate", c => { var m = c.Model(); File.Delete(Path.Combine(m, "config.json")); return Generate(m); }, "config.json"),
-        new("config.json: not JSON", "generate", c => { var m = c.Model(); File.WriteAllText(Path.Combine(m, "config.json"), "{\"d_model\": 8,"); return Generate(m); }, "config.json"),
+        new("config.json: not JSON", "generate", c => { var m = c.Model(); File.WriteAllText(Path.Combine(m, "config.json"), "{\"d_model\": " +
+            "8,"); return Generate(m); }, "config.json"),
         new("config.json: missing d_model", "generate", c => Generate(c.ModelWithConfig(j => j.Remove("d_model"))), "config.json", "d_model"),
         new("config.json: d_model is a string", "generate", c => Generate(c.ModelWithConfig(j => j["d_model"] = "big")), "config.json", "d_model"),
         new("config.json: absurd d_model (2^40)", "generate", c => Generate(c.ModelWithConfig(j => j["d_model"] = 1L << 40)), "config.json", "d_model"),
-        new("config.json: absurd d_model that fits an int (10^9)", "generate", c => Generate(c.ModelWithConfig(j => j["d_model"] = 1_000_000_000)), "config.json", "weights"),
+        new("config.json: absurd d_model that fits an int (10^9)", "generate", c => Generate(c.ModelWithConfig(j => j["d_model"] = 1_000_000_000)),
+            "config.json", "weights"),
         new("config.json: model_type is not t5", "generate", c => Generate(c.ModelWithConfig(j => j["model_type"] = "bert")), "config.json", "model_type"),
         new("config.json: negative num_layers", "generate", c => Generate(c.ModelWithConfig(j => j["num_layers"] = -2)), "config.json", "num_layers"),
         new("config.json: d_model disagrees with the weights", "generate", c => Generate(c.ModelWithConfig(j => j["d_model"] = 48)), "model.safetensors"),
@@ -210,33 +222,53 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
             File.WriteAllBytes(f, bytes);
             return Generate(m);
         }, "model.safetensors", "header"),
-        new("safetensors: shorter than 8 bytes", "generate", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "model.safetensors"), [1, 2, 3]); return Generate(m); }, "model.safetensors"),
-        new("safetensors: offsets past the end", "generate", c => Generate(c.ModelWithHeader(h => Shift(h, "shared.weight", 1 << 30))), "model.safetensors", "shared.weight"),
+        new("safetensors: shorter than 8 bytes", "generate", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "model.safetensors"), [1, 2,
+            3]); return Generate(m); }, "model.safetensors"),
+        new("safetensors: offsets past the end", "generate", c => Generate(c.ModelWithHeader(h => Shift(h, "shared.weight", 1 << 30))),
+            "model.safetensors", "shared.weight"),
         new("safetensors: overlapping offsets", "generate", c => Generate(c.ModelWithHeader(h => Overlap(h))), "model.safetensors", "overlap"),
-        new("safetensors: shape disagrees with byte count", "generate", c => Generate(c.ModelWithHeader(h => { var s = h["shared.weight"]!["shape"]!.AsArray(); s[0] = (long)s[0]! + 1; })), "model.safetensors", "shared.weight"),
-        new("safetensors: dtype disagrees with byte count", "generate", c => Generate(c.ModelWithHeader(h => h["shared.weight"]!["dtype"] = "F64")), "model.safetensors", "shared.weight"),
-        new("safetensors: unknown dtype", "generate", c => Generate(c.ModelWithHeader(h => h["shared.weight"]!["dtype"] = "F8_E9M9")), "model.safetensors", "shared.weight"),
+        new("safetensors: shape disagrees with byte count", "generate",
+            c => Generate(c.ModelWithHeader(h => { var s = h["shared.weight"]!["shape"]!.AsArray(); s[0] = (long)s[0]! + 1; })), "model.safetensors",
+                "shared.weight"),
+        new("safetensors: dtype disagrees with byte count", "generate", c => Generate(c.ModelWithHeader(h => h["shared.weight"]!["dtype"] = "F64")),
+            "model.safetensors", "shared.weight"),
+        new("safetensors: unknown dtype", "generate", c => Generate(c.ModelWithHeader(h => h["shared.weight"]!["dtype"] = "F8_E9M9")),
+            "model.safetensors", "shared.weight"),
         new("safetensors: non-UTF-8 header", "generate", c =>
         {
             var m = c.Model();
             Case.WriteSafetensors(Path.Combine(m, "model.safetensors"), [(byte)'{', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)':', (byte)'1', (byte)'}'], []);
             return Generate(m);
         }, "model.safetensors"),
-        new("safetensors: negative dimension", "generate", c => Generate(c.ModelWithHeader(h => { var s = h["shared.weight"]!["shape"]!.AsArray(); s[0] = -(long)s[0]!; var o = h["shared.weight"]!["data_offsets"]!.AsArray(); (o[0], o[1]) = ((long)o[1]!, (long)o[0]!); })), "model.safetensors", "shared.weight"),
-        new("safetensors: header is not an object", "generate", c => { var m = c.Model(); Case.WriteSafetensors(Path.Combine(m, "model.safetensors"), Utf8("[1,2]"), []); return Generate(m); }, "model.safetensors"),
+        new("safetensors: negative dimension", "generate", c => Generate(c.ModelWithHeader(h =>
+        {
+            var s = h["shared.weight"]!["shape"]!.AsArray();
+            s[0] = -(long)s[0]!;
+            var o = h["shared.weight"]!["data_offsets"]!.AsArray();
+            (o[0], o[1]) = ((long)o[1]!, (long)o[0]!);
+        })), "model.safetensors", "shared.weight"),
+        new("safetensors: header is not an object", "generate", c => { var m = c.Model(); Case.WriteSafetensors(Path.Combine(m, "model.safetensors"),
+            Utf8("[1,2]"), []); return Generate(m); }, "model.safetensors"),
         new("safetensors: a weight the model needs is missing", "generate", c => Generate(c.ModelWithHeader(h => h.Remove("shared.weight"))), "shared.weight"),
-        new("weights: none in the folder", "generate", c => { var m = c.Model(); File.Delete(Path.Combine(m, "model.safetensors")); return Generate(m); }, "model.safetensors"),
+        new("weights: none in the folder", "generate", c => { var m = c.Model(); File.Delete(Path.Combine(m,
+            "model.safetensors")); return Generate(m); }, "model.safetensors"),
 
         // ---- pytorch_model.bin ---------------------------------------------------------------------------------
-        new("pytorch_model.bin: not a zip", "generate", c => { var m = c.Model(); File.Delete(Path.Combine(m, "model.safetensors")); File.WriteAllBytes(Path.Combine(m, "pytorch_model.bin"), Utf8("garbage, not a checkpoint")); return Generate(m); }, "pytorch_model.bin"),
+        new("pytorch_model.bin: not a zip", "generate", c => { var m = c.Model(); File.Delete(Path.Combine(m,
+            "model.safetensors")); File.WriteAllBytes(Path.Combine(m, "pytorch_model.bin"), Utf8("garbage, not a checkpoint")); return Generate(m); },
+                "pytorch_model.bin"),
         new("pytorch_model.bin: zip without data.pkl", "generate", c => Generate(c.ModelWithBin(("archive/version", Utf8("3\n")))), "pytorch_model.bin"),
         new("pytorch_model.bin: pickle calling os.system", "generate", c => Generate(c.ModelWithBin(("archive/data.pkl",
-            [0x80, 0x02, (byte)'c', .. Utf8("os\nsystem\n"), (byte)'q', 0, (byte)'X', 2, 0, 0, 0, (byte)'l', (byte)'s', (byte)'q', 1, 0x85, (byte)'q', 2, (byte)'R', (byte)'q', 3, (byte)'.']))), "pytorch_model.bin", "os"),
-        new("pytorch_model.bin: truncated pickle", "generate", c => Generate(c.ModelWithBin(("archive/data.pkl", [0x80, 0x02, (byte)'}', (byte)'q']))), "pytorch_model.bin"),
+            [0x80, 0x02, (byte)'c', .. Utf8("os\nsystem\n"), (byte)'q', 0, (byte)'X', 2, 0, 0, 0, (byte)'l', (byte)'s', (byte)'q', 1, 0x85, (byte)'q',
+                2, (byte)'R', (byte)'q', 3, (byte)'.']))), "pytorch_model.bin", "os"),
+        new("pytorch_model.bin: truncated pickle", "generate", c => Generate(c.ModelWithBin(("archive/data.pkl", [0x80, 0x02, (byte)'}', (byte)'q']))),
+            "pytorch_model.bin"),
 
         // ---- tokenizer files -----------------------------------------------------------------------------------
-        new("spiece.model: corrupt", "generate", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "spiece.model"), Utf8("\u0008\u00ff\u00ffnot a sentencepiece model")); return Generate(m); }, "spiece.model"),
-        new("spiece.model: empty", "tokenize", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "spiece.model"), []); return ["tokenize", "--model", m, "hi"]; }, "spiece.model"),
+        new("spiece.model: corrupt", "generate", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "spiece.model"),
+            Utf8("\u0008\u00ff\u00ffnot a sentencepiece model")); return Generate(m); }, "spiece.model"),
+        new("spiece.model: empty", "tokenize", c => { var m = c.Model(); File.WriteAllBytes(Path.Combine(m, "spiece.model"), []); return ["tokenize",
+            "--model", m, "hi"]; }, "spiece.model"),
         new("tokenizer.json: unknown model type", "generate", c =>
         {
             var m = c.Model();
@@ -251,12 +283,16 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
             File.WriteAllText(Path.Combine(m, "tokenizer.json"), "{\"model\": ");
             return ["tokenize", "--model", m, "hi"];
         }, "tokenizer.json"),
-        new("tokenizer_config.json: not JSON", "tokenize", c => { var m = c.Model(); File.WriteAllText(Path.Combine(m, "tokenizer_config.json"), "{{"); return ["tokenize", "--model", m, "hi"]; }, "tokenizer_config.json"),
+        new("tokenizer_config.json: not JSON", "tokenize", c => { var m = c.Model(); File.WriteAllText(Path.Combine(m, "tokenizer_config.json"),
+            "{{"); return ["tokenize", "--model", m, "hi"]; }, "tokenizer_config.json"),
 
         // ---- prompt files --------------------------------------------------------------------------------------
-        new("prompt: file not found and not a built-in name", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt", c.P("missing.prompt")), "missing.prompt"),
-        new("prompt: file without exemplars", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt", c.Write("p.prompt", "just some text\n")), "p.prompt"),
-        new("prompt: file with an unknown task", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt", c.Write("p.prompt", "task: poetry\n")), "p.prompt"),
+        new("prompt: file not found and not a built-in name", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt",
+            c.P("missing.prompt")), "missing.prompt"),
+        new("prompt: file without exemplars", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt", c.Write("p.prompt", "just some " +
+            "text\n")), "p.prompt"),
+        new("prompt: file with an unknown task", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--prompt", c.Write("p.prompt", "task: " +
+            "poetry\n")), "p.prompt"),
 
         // ---- CLI arguments -------------------------------------------------------------------------------------
         new("--max-steps -5", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--max-steps", "-5"), "--max-steps"),
@@ -265,9 +301,12 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         new("--alpha -1", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--method", "step-by-step", "--alpha", "-1"), "--alpha"),
         new("--lr not a number", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--lr", "fast"), "--lr"),
         new("--max-new-tokens not a number", "generate", c => [.. Generate(c.Model()), "--max-new-tokens", "lots"], "--max-new-tokens"),
-        new("--dev file with an unlabelled example", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--dev", c.Jsonl("dev.jsonl", Good1, """{"id":"c","input":"3+3"}""")), "dev.jsonl", "'c'"),
-        new("annotate input: invalid UTF-8", "annotate", c => Annotate(c, c.WriteBytes("in.jsonl", [.. Utf8(Good1 + "\n{\"id\":\"b\",\"input\":\""), 0xC0, 0xAF, .. Utf8("\"}\n")])), "in.jsonl", "2", "UTF-8"),
-        new("annotate output in a folder under a file", "annotate", c => { c.Write("file", "x"); return [.. Annotate(c, c.Jsonl("in.jsonl", Good1)).Select(a => a == c.P("out.jsonl") ? c.P("file/out.jsonl") : a)]; }, "file"),
+        new("--dev file with an unlabelled example", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--dev", c.Jsonl("dev.jsonl", Good1,
+            """{"id":"c","input":"3+3"}""")), "dev.jsonl", "'c'"),
+        new("annotate input: invalid UTF-8", "annotate", c => Annotate(c, c.WriteBytes("in.jsonl", [.. Utf8(Good1 + "\n{\"id\":\"b\",\"input\":\""),
+            0xC0, 0xAF, .. Utf8("\"}\n")])), "in.jsonl", "2", "UTF-8"),
+        new("annotate output in a folder under a file", "annotate", c => { c.Write("file", "x"); return [.. Annotate(c, c.Jsonl("in.jsonl",
+            Good1)).Select(a => a == c.P("out.jsonl") ? c.P("file/out.jsonl") : a)]; }, "file"),
         new("annotate cache equals its input", "annotate", c => { var i = c.Jsonl("in.jsonl", Good1); return Annotate(c, i, "--cache", i); }, "--cache"),
         new("--method unknown", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--method", "magic"), "magic"),
         new("--labels unknown", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2), "--labels", "oracle"), "oracle"),
@@ -276,18 +315,25 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         new("--num-beams 0", "generate", c => [.. Generate(c.Model()), "--num-beams", "0"], "--num-beams"),
         new("--concurrency 0", "annotate", c => Annotate(c, c.Jsonl("in.jsonl", Good1), "--concurrency", "0"), "--concurrency"),
         new("--teacher unknown kind", "annotate", c => [.. Annotate(c, c.Jsonl("in.jsonl", Good1)).Select(a => a == "openai:none" ? "bard:x" : a)], "bard"),
-        new("--fractions with a bad number", "experiment", c => ["experiment", "--data", c.Jsonl("train.jsonl", Good1, Good2), "--fractions", "0.5,abc", "--out", c.P("grid")], "abc"),
-        new("output folder under a file", "predict", c => { c.Write("file", "x"); return [.. Predict(c, c.Model(), c.Jsonl("in.jsonl", Good1)).Select(a => a == c.P("pred.jsonl") ? c.P("file/sub/pred.jsonl") : a)]; }, "file"),
-        new("run folder under a file", "train", c => { c.Write("file", "x"); return [.. Train(c, c.Jsonl("train.jsonl", Good1, Good2)).Select(a => a == c.P("run") ? c.P("file/run") : a)]; }, "file"),
-        new("predict output equals its input", "predict", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Predict(c, c.Model(), i).Select(a => a == c.P("pred.jsonl") ? i : a)]; }, "in.jsonl"),
-        new("annotate output equals its input", "annotate", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Annotate(c, i).Select(a => a == c.P("out.jsonl") ? i : a)]; }, "in.jsonl"),
-        new("evaluate predictions file equals its data", "evaluate", c => { var d = c.Jsonl("dev.jsonl", Good1); return Evaluate(c, c.Model(), d, "--predictions", d); }, "dev.jsonl"),
+        new("--fractions with a bad number", "experiment", c => ["experiment", "--data", c.Jsonl("train.jsonl", Good1, Good2), "--fractions",
+            "0.5,abc", "--out", c.P("grid")], "abc"),
+        new("output folder under a file", "predict", c => { c.Write("file", "x"); return [.. Predict(c, c.Model(), c.Jsonl("in.jsonl",
+            Good1)).Select(a => a == c.P("pred.jsonl") ? c.P("file/sub/pred.jsonl") : a)]; }, "file"),
+        new("run folder under a file", "train", c => { c.Write("file", "x"); return [.. Train(c, c.Jsonl("train.jsonl", Good1,
+            Good2)).Select(a => a == c.P("run") ? c.P("file/run") : a)]; }, "file"),
+        new("predict output equals its input", "predict", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Predict(c, c.Model(),
+            i).Select(a => a == c.P("pred.jsonl") ? i : a)]; }, "in.jsonl"),
+        new("annotate output equals its input", "annotate", c => { var i = c.Jsonl("in.jsonl", Good1); return [.. Annotate(c,
+            i).Select(a => a == c.P("out.jsonl") ? i : a)]; }, "in.jsonl"),
+        new("evaluate predictions file equals its data", "evaluate", c => { var d = c.Jsonl("dev.jsonl", Good1); return Evaluate(c, c.Model(), d,
+            "--predictions", d); }, "dev.jsonl"),
         new("full disk (ENOSPC) while writing predictions over an existing file", "predict", c =>
         {
             c.Write("pred.jsonl", """{"id":"old","prediction":"kept"}""" + "\n");
             return Predict(c, c.Model(), c.Jsonl("in.jsonl", Good1, Good2));
         }, "pred.jsonl", "no space left") { Env = [("STEPDISTILL_FAULT_ENOSPC", "1")] },
-        new("full disk (ENOSPC) while saving a checkpoint", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2)), "run", "no space left") { Env = [("STEPDISTILL_FAULT_ENOSPC", "1")] },
+        new("full disk (ENOSPC) while saving a checkpoint", "train", c => Train(c, c.Jsonl("train.jsonl", Good1, Good2)), "run", "no space " +
+            "left") { Env = [("STEPDISTILL_FAULT_ENOSPC", "1")] },
         new("--model neither folder nor size nor Hub id", "generate", c => Generate("no/such/model/here"), "no/such/model/here"),
     ];
 

@@ -1,14 +1,12 @@
 using System.Buffers.Binary;
 using System.Text.Json.Nodes;
+using StepDistill.Tests;
 
 namespace StepDistill.Cli.Tests;
 
 /// <summary>The README's main command, in its quick form, end to end.</summary>
-public sealed class DemoTests : IDisposable
+public sealed class DemoTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-demo-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     [Fact]
     public async Task QuickDemo_WritesReportPlotAndResults_AndPrintsTheTable()
     {
@@ -23,7 +21,8 @@ public sealed class DemoTests : IDisposable
         Assert.Contains("100%", rows[0]);
         foreach (var method in new[] { "standard fine-tuning", "step-by-step" })
         {
-            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             Assert.Equal(5, cells.Length);
             Assert.All(cells.Skip(1), c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 0, 100));
         }

@@ -10,11 +10,8 @@ namespace StepDistill.Cli.Tests;
 /// in-process runner; SIGINT keeps the finished cells and a rerun skips them; a SIGKILL at any of its own file
 /// operations is followed by a rerun whose report equals an uninterrupted run's.
 /// </summary>
-public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
+public sealed class ExperimentCrashTests(Xunit.Abstractions.ITestOutputHelper log) : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-expcrash-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string Cli => typeof(App).Assembly.Location;
     static readonly TimeSpan Bound = TimeSpan.FromMinutes(4);
 

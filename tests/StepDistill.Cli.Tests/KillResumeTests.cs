@@ -1,16 +1,11 @@
-using System.Diagnostics;
-using System.Text.Json.Nodes;
-using StepDistill.Student.Checkpoint;
+using StepDistill.Tests;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Tests;
 
 /// <summary>A training process killed with SIGKILL and started again ends with the weights of an uninterrupted run.</summary>
-public sealed class KillResumeTests : IDisposable
+public sealed class KillResumeTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-kill-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string[] TrainArgs(string data, string outDir) =>
     [
         "train", "--data", data, "--method", "step-by-step", "--labels", "teacher", "--model", "tiny", "--max-steps", "300",
@@ -18,42 +13,18 @@ public sealed class KillResumeTests : IDisposable
         "--lr", "0.003", "--threads", "1", "--device", "cpu", "--out", outDir,
     ];
 
-    static Process Start(string[] args)
-    {
-        var cli = typeof(App).Assembly.Location; // stepdistill.dll beside the tests
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
+    static ChildCli Start(string[] args) => ChildCli.Start(typeof(App).Assembly.Location, args); // stepdistill.dll beside the tests
 
-    static byte[][] Weights(string checkpoint)
-    {
-        var t = Safetensors.Load(Path.Combine(checkpoint, T5Checkpoint.WeightsFile));
-        var bytes = t.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.bytes.ToArray()).ToArray();
-        foreach (var v in t.Values) v.Dispose();
-        return bytes;
-    }
 
     [Fact]
     public async Task SigkillMidRun_ThenRerun_GivesBitIdenticalFinalWeights()
     {
         var data = Path.Combine(dir, "data");
         Directory.CreateDirectory(data);
-        var rng = new Random(5);
-        File.WriteAllLines(Path.Combine(data, "train.jsonl"), Enumerable.Range(0, 48).Select(i =>
-        {
-            int a = rng.Next(10), b = rng.Next(10);
-            return new JsonObject { ["id"] = $"t{i}", ["input"] = $"{a}+{b}", ["label"] = $"{a + b}", ["rationale"] = $"{a} plus {b}", ["teacher_label"] = $"{a + b}" }.ToJsonString();
-        }));
+        await SumsData.WriteAsync(Path.Combine(data, "train.jsonl"), "train", 48, 5);
 
         var straight = Path.Combine(dir, "straight");
-        using (var p = Start(TrainArgs(data, straight))) { await p.WaitForExitAsync(); Assert.Equal(0, p.ExitCode); }
+        using (var p = Start(TrainArgs(data, straight))) Assert.Equal(0, await p.WaitForExitAsync(TimeSpan.FromMinutes(5)));
 
         // Kill once the step-16 checkpoint exists and training has gone past it (long before step 300).
         var killed = Path.Combine(dir, "killed");
@@ -69,13 +40,13 @@ public sealed class KillResumeTests : IDisposable
                 await Task.Delay(20);
             }
             Assert.False(p.HasExited, "training finished before it could be killed");
-            p.Kill(); // SIGKILL on Linux: no cleanup, no final checkpoint
-            await p.WaitForExitAsync();
+            p.Signal(ChildCli.SIGKILL); // no cleanup, no final checkpoint
+            await p.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
         Assert.Null(Trainer.LatestCheckpoint(killed) is { } c && c.EndsWith("0000300", StringComparison.Ordinal) ? c : null);
 
-        using (var p = Start(TrainArgs(data, killed))) { await p.WaitForExitAsync(); Assert.Equal(0, p.ExitCode); }
-        Assert.Equal(Weights(Trainer.LatestCheckpoint(straight)!), Weights(Trainer.LatestCheckpoint(killed)!));
-        Assert.Equal(Weights(Path.Combine(straight, "best")), Weights(Path.Combine(killed, "best")));
+        using (var p = Start(TrainArgs(data, killed))) Assert.Equal(0, await p.WaitForExitAsync(TimeSpan.FromMinutes(5)));
+        Assert.Equal(CheckpointWeights.Read(Trainer.LatestCheckpoint(straight)!), CheckpointWeights.Read(Trainer.LatestCheckpoint(killed)!));
+        Assert.Equal(CheckpointWeights.Read(Path.Combine(straight, "best")), CheckpointWeights.Read(Path.Combine(killed, "best")));
     }
 }

@@ -44,13 +44,24 @@ public sealed class SecretsTests : IDisposable
                 0 => Reply.Error(500),                                                                   // fails every time
                 1 when attempt == 1 => Reply.Error(429, new Dictionary<string, string> { ["Retry-After"] = "0.2" }), // throttled once
                 2 => Reply.Completion("too late", delay: TimeSpan.FromSeconds(5)),                      // times out every time
-                3 => new Reply(401, JsonSerializer.Serialize(new { error = new { message = $"Incorrect API key provided: {Key}.", type = "invalid_request_error", code = "invalid_api_key" } })),
+                3 => new Reply(401, JsonSerializer.Serialize(new
+                {
+                    error = new
+                    {
+                        message = $"Incorrect API key provided: {Key}.",
+                        type = "invalid_request_error", code = "invalid_api_key"
+                    }
+                })),
                 4 => new Reply(500, $"{{\"error\":{{\"message\":\"upstream said: Authorization: Bearer {Key}\"}}}}"),
                 _ => Answer(i),
             };
         });
         var input = Path.Combine(_dir, "in.jsonl");
-        File.WriteAllLines(input, Enumerable.Range(0, 7).Select(i => JsonSerializer.Serialize(new { id = $"item-{i}", input = $"Problem {i}: Ann has {i} apples and gets 1 more. How many?", label = $"( {i}.0 + 1.0 )" })));
+        File.WriteAllLines(input, Enumerable.Range(0, 7).Select(i => JsonSerializer.Serialize(new
+        {
+            id = $"item-{i}", input = $"Problem {i}: Ann has " +
+            $"{i} apples and gets 1 more. How many?", label = $"( {i}.0 + 1.0 )"
+        })));
         var output = Path.Combine(_dir, "out.jsonl");
         Environment.SetEnvironmentVariable(KeyVariable, Key);
 
@@ -121,7 +132,8 @@ public sealed class SecretsTests : IDisposable
                     for (int c = 0; c < reader.FieldCount; c++)
                         if (!reader.IsDBNull(c))
                             haystacks.Add(($"{table} row {rows} column {reader.GetName(c)}",
-                                reader.GetValue(c) is byte[] b ? Encoding.UTF8.GetString(b) : Convert.ToString(reader.GetValue(c), System.Globalization.CultureInfo.InvariantCulture)!));
+                                reader.GetValue(c) is byte[] b ? Encoding.UTF8.GetString(b) : Convert.ToString(reader.GetValue(c),
+                                    System.Globalization.CultureInfo.InvariantCulture)!));
                 }
             }
         }

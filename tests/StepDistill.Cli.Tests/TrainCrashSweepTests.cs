@@ -19,11 +19,8 @@ namespace StepDistill.Cli.Tests;
 public sealed class TrainCrashSweepCollection;
 
 [Collection(nameof(TrainCrashSweepTests))]
-public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
+public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper log) : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-sweep-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string Cli => typeof(App).Assembly.Location;
 
     /// <summary>Four steps, a dev evaluation every two: best/ is saved at step 2 (0%) and replaced at step 4 (100%).</summary>
@@ -44,7 +41,11 @@ public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper lo
             File.WriteAllLines(Path.Combine(data, split + ".jsonl"), Enumerable.Range(0, n).Select(i =>
             {
                 int a = rng.Next(10), b = rng.Next(10);
-                return new JsonObject { ["id"] = $"{split}{i}", ["input"] = $"{a}+{b}", ["label"] = "7", ["rationale"] = $"{a} and {b}", ["teacher_label"] = "7" }.ToJsonString();
+                return new JsonObject
+                {
+                    ["id"] = $"{split}{i}", ["input"] = $"{a}+{b}", ["label"] = "7", ["rationale"] = $"{a} and {b}",
+                    ["teacher_label"] = "7"
+                }.ToJsonString();
             }));
         return data;
     }
@@ -91,7 +92,8 @@ public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper lo
             var (code, stdout, stderr) = await CliHarness.Run(TrainArgs(data, run));
             Assert.True(code == 0, $"op {k} ({ops[k - 1]}): the rerun failed ({code}):\n{stderr}");
             var actual = Snapshot(run);
-            Assert.True(expected.Keys.SequenceEqual(actual.Keys), $"op {k} ({ops[k - 1]}): files differ: [{string.Join(", ", actual.Keys)}] vs [{string.Join(", ", expected.Keys)}]");
+            Assert.True(expected.Keys.SequenceEqual(actual.Keys), $"op {k} ({ops[k - 1]}): files differ: [{string.Join(", ", actual.Keys)}] vs " +
+                $"[{string.Join(", ", expected.Keys)}]");
             foreach (var (file, hash) in expected)
                 Assert.True(hash == actual[file], $"op {k} ({ops[k - 1]}): {file} differs from the uninterrupted run's");
             Directory.Delete(run, true);

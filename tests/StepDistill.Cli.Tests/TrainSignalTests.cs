@@ -9,11 +9,8 @@ namespace StepDistill.Cli.Tests;
 /// saves a checkpoint and exits 130 or 143, and <c>train</c> again ends where an uninterrupted run ends; a second
 /// <c>train</c> on a folder in use refuses at once, and a SIGKILL releases the lock.
 /// </summary>
-public sealed class TrainSignalTests : IDisposable
+public sealed class TrainSignalTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-signal-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static string Cli => typeof(App).Assembly.Location;
     static readonly TimeSpan Bound = TimeSpan.FromMinutes(6);
 

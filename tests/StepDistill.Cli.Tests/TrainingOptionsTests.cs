@@ -12,11 +12,8 @@ using StepDistill.Training;
 namespace StepDistill.Cli.Tests;
 
 /// <summary>Training options are stated once (in <see cref="TrainingOptions"/>) and travel as one serialised form.</summary>
-public sealed class TrainingOptionsTests : IDisposable
+public sealed class TrainingOptionsTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-opts-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     /// <summary>Captures the settings Spectre binds for <c>train</c>, without training.</summary>
     sealed class Capture : Command<TrainCommand.Settings>
     {
@@ -59,8 +56,11 @@ public sealed class TrainingOptionsTests : IDisposable
     {
         var o = await Parse("--method", "standard", "--labels", "teacher", "--alpha", "0.25", "--max-steps", "7", "--grad-accum", "3",
                             "--warmup", "2", "--clip", "0.5", "--device", "cpu", "--threads", "1", "--metric", "equation");
-        Assert.Equal(new TrainingOptions { Method = Method.Standard, Labels = LabelSource.Teacher, Alpha = 0.25, MaxSteps = 7,
-                                           GradientAccumulation = 3, WarmupSteps = 2, ClipNorm = 0.5, Device = "cpu", Threads = 1 }, o);
+        Assert.Equal(new TrainingOptions
+        {
+            Method = Method.Standard, Labels = LabelSource.Teacher, Alpha = 0.25, MaxSteps = 7,
+            GradientAccumulation = 3, WarmupSteps = 2, ClipNorm = 0.5, Device = "cpu", Threads = 1
+        }, o);
         Assert.Equal(MetricKind.Equation, Capture.Last!.MetricKind);
         var e = await Assert.ThrowsAsync<StepDistillException>(() => Parse("--grad-accum", "0"));
         Assert.StartsWith("--grad-accum 0: ", e.Message);
@@ -74,16 +74,20 @@ public sealed class TrainingOptionsTests : IDisposable
     [Fact]
     public async Task GridCell_InAChildProcess_WritesTheSameRunJson_AsInProcess()
     {
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 16, 1).Examples);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 4, 2).Examples);
-        var options = new TrainingOptions { MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",
-                                            LearningRate = 0.003, Dropout = 0.1, KeepLast = 1 };
+        var data = await SumsData.WriteFolderAsync(Path.Combine(dir, "data"), 16, 4);
+        var options = new TrainingOptions
+        {
+            MaxSteps = 2, BatchSize = 8, EvalEvery = 2, MaxNewTokens = 3, Threads = 1, Device = "cpu",
+            LearningRate = 0.003, Dropout = 0.1, KeepLast = 1
+        };
         var grid = new ExperimentGrid([MethodSpec.Parse("step-by-step:teacher")], [0.5], [1], [0.3]);
         var eval = SumsData.Sums("dev", 4, 2);
         var inProcess = new ExperimentRunner(options, Path.Combine(dir, "in"));
-        var child = new ExperimentRunner(options, Path.Combine(dir, "child")) { ChildProcess = ExperimentCommand.TrainCell("dotnet", [typeof(App).Assembly.Location]), Parallel = 2 };
+        var child = new ExperimentRunner(options, Path.Combine(dir, "child"))
+        {
+            ChildProcess = ExperimentCommand.TrainCell("dotnet",
+            [typeof(App).Assembly.Location]), Parallel = 2
+        };
         var a = (await inProcess.RunAsync(grid, data, data, eval)).Single();
         var b = (await child.RunAsync(grid, data, data, eval)).Single();
 

@@ -6,11 +6,8 @@ namespace StepDistill.Cli.Tests;
 
 /// <summary>generate / train / evaluate / predict through the command line, as a user runs them.</summary>
 [Collection("console")]
-public sealed class WorkflowTests : IDisposable
+public sealed class WorkflowTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-cli-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     static JsonNode Reference(string folder) => JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "reference.json")))!;
 
     [Trait("Category", "SharedData")]
@@ -24,7 +21,8 @@ public sealed class WorkflowTests : IDisposable
         var text = reference["forward"]!["input_texts"]![0]!.GetValue<string>();
         foreach (var (beams, key) in new[] { (1, "greedy"), (3, "beam3") })
         {
-            var (rc, stdout, stderr) = await CliHarness.Run("generate", "--model", folder, "--input", text, "--max-new-tokens", "12", "--num-beams", beams.ToString(), "--json", "--device", "cpu");
+            var (rc, stdout, stderr) = await CliHarness.Run("generate", "--model", folder, "--input", text, "--max-new-tokens", "12", "--num-beams",
+                beams.ToString(), "--json", "--device", "cpu");
             Assert.True(rc == 0, stderr);
             var json = JsonNode.Parse(stdout.Trim())!;
             var expected = reference["generate"]![key]!["sequences"]![0]!.AsArray().Select(x => x!.GetValue<long>());
@@ -33,28 +31,10 @@ public sealed class WorkflowTests : IDisposable
         }
     }
 
-    static void WriteJsonl(string path, IEnumerable<JsonObject> rows) =>
-        File.WriteAllLines(path, rows.Select(r => r.ToJsonString()));
-
-    static IEnumerable<JsonObject> Sums(int n, int seed, bool withRationale = true)
-    {
-        var rng = new Random(seed);
-        for (var i = 0; i < n; i++)
-        {
-            int a = rng.Next(10), b = rng.Next(10);
-            var o = new JsonObject { ["id"] = $"q{seed}-{i}", ["input"] = $"{a}+{b}", ["label"] = $"{a + b}" };
-            if (withRationale) { o["rationale"] = $"{a} plus {b} is {a + b}"; o["teacher_label"] = $"{a + b}"; }
-            yield return o;
-        }
-    }
-
     [Fact]
     public async Task TrainEvaluatePredict_EndToEnd_OnJsonl()
     {
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        WriteJsonl(Path.Combine(data, "train.jsonl"), Sums(40, 1));
-        WriteJsonl(Path.Combine(data, "dev.jsonl"), Sums(10, 2));
+        var data = await SumsData.WriteFolderAsync(Path.Combine(dir, "data"), 40, 10);
         var run = Path.Combine(dir, "run");
         var (rc, stdout, stderr) = await CliHarness.Run("train", "--data", data, "--method", "step-by-step", "--labels", "teacher",
             "--model", "tiny", "--max-steps", "6", "--eval-every", "3", "--log-every", "2", "--batch-size", "8", "--max-new-tokens", "4",
@@ -68,7 +48,7 @@ public sealed class WorkflowTests : IDisposable
         // evaluate --json reads only the split asked for: a folder holding only a test file works.
         var testOnly = Path.Combine(dir, "test-only");
         Directory.CreateDirectory(testOnly);
-        WriteJsonl(Path.Combine(testOnly, "test.jsonl"), Sums(7, 3, withRationale: false));
+        await SumsData.WriteAsync(Path.Combine(testOnly, "test.jsonl"), "test", 7, 3, withRationale: false);
         var predictions = Path.Combine(dir, "pred.jsonl");
         (rc, stdout, stderr) = await CliHarness.Run("evaluate", "--model", Path.Combine(run, "best"), "--data", testOnly, "--split", "test",
             "--json", "--predictions", predictions, "--max-new-tokens", "4", "--device", "cpu");
@@ -88,7 +68,7 @@ public sealed class WorkflowTests : IDisposable
             "--output", output, "--explain", "--max-new-tokens", "4", "--max-rationale-tokens", "8", "--device", "cpu");
         Assert.True(rc == 0, stderr);
         var predicted = File.ReadAllLines(output).Select(l => JsonNode.Parse(l)!).ToList();
-        Assert.Equal(Sums(10, 2).Select(o => o["id"]!.GetValue<string>()), predicted.Select(p => p["id"]!.GetValue<string>()));
+        Assert.Equal(SumsData.Sums("dev", 10, 2).Examples.Select(e => e.Id), predicted.Select(p => p["id"]!.GetValue<string>()));
         Assert.All(predicted, p => { Assert.NotNull(p["prediction"]); Assert.NotNull(p["rationale"]); });
 
         // Re-running the finished command resumes from its last checkpoint and does no more steps.

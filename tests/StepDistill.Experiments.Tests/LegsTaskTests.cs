@@ -124,7 +124,8 @@ public sealed class LegsTaskTests
         foreach (var t in texts)
         {
             Assert.Contains("2 + 8 + 6 = 16", t);
-            int owl = t.IndexOf("owl", StringComparison.Ordinal), spider = t.IndexOf("spider", StringComparison.Ordinal), ant = t.IndexOf(" ant", StringComparison.Ordinal);
+            int owl = t.IndexOf("owl", StringComparison.Ordinal), spider = t.IndexOf("spider", StringComparison.Ordinal), ant = t.IndexOf(" ant",
+                StringComparison.Ordinal);
             Assert.True(owl >= 0 && owl < spider && spider < ant, t);
         }
         Assert.StartsWith("An owl has 2 legs", texts[0]);

@@ -9,11 +9,8 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Tests;
 
 /// <summary>The experiment grid, its resumable runner and the report (no shared fixtures needed).</summary>
-public sealed class RunnerTests : IDisposable
+public sealed class RunnerTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-exp-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
     [Fact]
     public void Grid_EnumeratesEveryCell_WithStableKeys()
     {
@@ -30,10 +27,7 @@ public sealed class RunnerTests : IDisposable
     [Fact]
     public async Task Runner_TrainsEveryCell_AndARerunSkipsFinishedCells()
     {
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "train.jsonl"), SumsData.Sums("train", 32, 1).Examples);
-        await ExampleJsonl.WriteAsync(Path.Combine(data, "dev.jsonl"), SumsData.Sums("dev", 8, 2).Examples);
+        var data = await SumsData.WriteFolderAsync(Path.Combine(dir, "data"), 32, 8);
         var options = new TrainingOptions { Model = "tiny", MaxSteps = 3, BatchSize = 8, EvalEvery = 3, MaxNewTokens = 3, Threads = 1 };
         var grid = new ExperimentGrid([MethodSpec.Parse("standard:gold"), MethodSpec.Parse("step-by-step:teacher")], [0.5, 1.0], [0], [0.5]);
         var eval = SumsData.Sums("test", 10, 3) with { Split = "test" };
@@ -67,8 +61,10 @@ public sealed class RunnerTests : IDisposable
         foreach (var seed in new[] { 0, 1 })
             foreach (var f in new[] { 0.125, 0.5, 1.0 })
             {
-                results.Add(new CellResult(new Cell(MethodSpec.Parse("standard:gold"), f, seed, 0.5), 0.2 + f / 4 + seed * 0.01, 100, "test", 0.3, 10, (int)(f * 80)));
-                results.Add(new CellResult(new Cell(MethodSpec.Parse("step-by-step:teacher"), f, seed, 0.5), 0.3 + f / 4 - seed * 0.01, 100, "test", 0.4, 20, (int)(f * 80)));
+                results.Add(new CellResult(new Cell(MethodSpec.Parse("standard:gold"), f, seed, 0.5), 0.2 + f / 4 + seed * 0.01, 100, "test", 0.3, 10,
+                    (int)(f * 80)));
+                results.Add(new CellResult(new Cell(MethodSpec.Parse("step-by-step:teacher"), f, seed, 0.5), 0.3 + f / 4 - seed * 0.01, 100, "test",
+                    0.4, 20, (int)(f * 80)));
             }
         var info = new ReportInfo("Test report", "- setup line", 0.91, "simulated teacher", 80, new Dictionary<string, double> { ["all"] = 12.3 });
         var table = Report.Write(dir, info, results);

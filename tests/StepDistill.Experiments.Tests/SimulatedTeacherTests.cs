@@ -47,7 +47,8 @@ public sealed class SimulatedTeacherTests
         {
             var r = await client.GetResponseAsync(ChatRequest(q.Input));
             Assert.True(LegsTask.TryParseCompletion(r.Text, out var rationale, out var answer));
-            foreach (var text in new[] { "predict: " + q.Input, "explain: " + q.Input, rationale, answer.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            foreach (var text in new[] { "predict: " + q.Input, "explain: " + q.Input, rationale,
+                answer.ToString(System.Globalization.CultureInfo.InvariantCulture) })
                 Assert.DoesNotContain(StepDistill.Tokenization.ITextTokenizer.UnkId, tok.Encode(text));
         }
         Assert.Equal(LegsTask.BuildTokenizer().Tokens, tok.Tokens);

@@ -58,7 +58,9 @@ public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
             await using var server = CountingServer(asked);
             WriteInputs(refDir.File("in.jsonl"), Inputs);
             var trace = refDir.File("trace");
-            var (rc, output) = await ChildCli.RunAsync(CliDll, Args(server, refDir, 1), new Dictionary<string, string> { ["STEPDISTILL_FAULT_TRACE"] = trace }, Bound);
+            var (rc, output) = await ChildCli.RunAsync(CliDll, Args(server, refDir, 1), new Dictionary<string,
+                string>
+            { ["STEPDISTILL_FAULT_TRACE"] = trace }, Bound);
             Assert.True(rc == 0, output);
             expected = File.ReadAllBytes(refDir.File("out.jsonl"));
             ops = File.ReadAllLines(trace);
@@ -78,7 +80,9 @@ public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
                 var server = CountingServer(asked);
                 dirs[k] = (dir, server, asked);
                 WriteInputs(dir.File("in.jsonl"), Inputs);
-                var (code, text) = await ChildCli.RunAsync(CliDll, Args(server, dir, 1), new Dictionary<string, string> { ["STEPDISTILL_FAULT_AT"] = k.ToString() }, Bound);
+                var (code, text) = await ChildCli.RunAsync(CliDll, Args(server, dir, 1), new Dictionary<string,
+                    string>
+                { ["STEPDISTILL_FAULT_AT"] = k.ToString() }, Bound);
                 Assert.True(code == 137, $"op {k}: expected a SIGKILL at this operation, got exit {code}:\n{text}");
                 Interlocked.Increment(ref kills);
                 return dir.Path;
@@ -92,12 +96,15 @@ public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
                     var askedAtKill = asked.Keys.ToHashSet();
                     var (code, text) = await ChildCli.RunAsync(CliDll, Args(server, dir, 1), timeout: Bound);
                     Assert.True(code == 0, $"op {k} ({ops[k - 1]}): the rerun failed ({code}):\n{text}");
-                    Assert.True(expected.AsSpan().SequenceEqual(File.ReadAllBytes(dir.File("out.jsonl"))), $"op {k} ({ops[k - 1]}): the output differs from the uninterrupted run's");
+                    Assert.True(expected.AsSpan().SequenceEqual(File.ReadAllBytes(dir.File("out.jsonl"))), $"op {k} ({ops[k - 1]}): the output differs " +
+                        $"from the uninterrupted run's");
                     Assert.Equal(Enumerable.Range(0, Inputs).ToHashSet(), asked.Keys.ToHashSet());
                     var twice = asked.Where(kv => kv.Value > 1).Select(kv => kv.Key).ToList();
                     // Concurrency 1: at most the one call in flight at the kill (asked, not yet recorded) is asked again.
-                    Assert.True(twice.Count <= 1 && twice.All(i => askedAtKill.Contains(i) && !cachedAtKill.Contains($"item-{i}")) && asked.Values.All(n => n <= 2),
-                        $"op {k} ({ops[k - 1]}): calls repeated: {string.Join(", ", asked.Where(kv => kv.Value > 1).Select(kv => $"item-{kv.Key} x{kv.Value}"))}");
+                    Assert.True(twice.Count <= 1 && twice.All(i => askedAtKill.Contains(i) && !cachedAtKill.Contains($"item-{i}"))
+                        && asked.Values.All(n => n <= 2),
+                        $"op {k} ({ops[k - 1]}): calls repeated: " +
+                            $"{string.Join(", ", asked.Where(kv => kv.Value > 1).Select(kv => $"item-{kv.Key} x{kv.Value}"))}");
                     Interlocked.Add(ref repeated, twice.Count);
                 }
                 finally
@@ -112,7 +119,8 @@ public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
             foreach (var (_, (d, s, _)) in dirs) { await s.DisposeAsync(); d.Dispose(); }
         }
         Assert.Equal(ops.Length, kills);
-        log.WriteLine($"annotate sweep: {ops.Length} operations, {kills} kills survived, {repeated} calls in flight at a kill asked again, 0 recorded calls repeated, {clock.Elapsed.TotalSeconds:F0} s");
+        log.WriteLine($"annotate sweep: {ops.Length} operations, {kills} kills survived, {repeated} calls in flight at a kill asked again, 0 recorded " +
+            $"calls repeated, {clock.Elapsed.TotalSeconds:F0} s");
     }
 
     [Fact]
@@ -147,7 +155,8 @@ public class AnnotateCrashTests(Xunit.Abstractions.ITestOutputHelper log)
         var (again, rerunLog) = await ChildCli.RunAsync(CliDll, Args(server, dir, Concurrency), timeout: Bound);
         Assert.True(again == 0, rerunLog);
         Assert.Equal(expected, ReadOutput(outFile).Select(r => r.ToJsonString()).Order(StringComparer.Ordinal).ToList());
-        var twice = asked.Where(kv => kv.Value > askedBefore.GetValueOrDefault(kv.Key) && askedBefore.ContainsKey(kv.Key)).Select(kv => $"item-{kv.Key}").ToList();
+        var twice = asked.Where(kv => kv.Value > askedBefore.GetValueOrDefault(kv.Key)
+            && askedBefore.ContainsKey(kv.Key)).Select(kv => $"item-{kv.Key}").ToList();
         Assert.Empty(twice.Intersect(cached)); // no recorded call is paid for again
         Assert.InRange(twice.Count, 0, Concurrency); // only calls cut off in flight by the stop
     }

@@ -8,7 +8,8 @@ using System.Text.Json.Nodes;
 namespace StepDistill.Teacher.Tests;
 
 /// <summary>One request the fake server received.</summary>
-public sealed record RecordedRequest(int Number, string Method, string PathAndQuery, string Body, IReadOnlyDictionary<string, string> Headers, DateTime ReceivedUtc)
+public sealed record RecordedRequest(int Number, string Method, string PathAndQuery, string Body, IReadOnlyDictionary<string, string> Headers,
+    DateTime ReceivedUtc)
 {
     JsonObject? _json;
     public JsonObject Json => _json ??= (JsonObject)JsonNode.Parse(Body)!;
@@ -32,7 +33,9 @@ public sealed record Reply(int Status, string Body, IReadOnlyDictionary<string, 
             usage = new { prompt_tokens = promptTokens, completion_tokens = completionTokens, total_tokens = promptTokens + completionTokens },
         }), null, delay);
 
-    public static Reply NoChoices() => new(200, """{"id":"x","object":"chat.completion","created":1700000000,"model":"teacher-model","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":0,"total_tokens":5}}""");
+    public static Reply NoChoices() => new(200,
+        """{"id":"x","object":"chat.completion","created":1700000000,"model":"teacher-model","choices":[],"usage":""" +
+        """{"prompt_tokens":5,"completion_tokens":0,"total_tokens":5}}""");
     public static Reply Error(int status, IReadOnlyDictionary<string, string>? headers = null) =>
         new(status, "{\"error\":{\"message\":\"scripted " + status + "\",\"type\":\"server_error\",\"code\":null}}", headers);
     public static Reply Malformed() => new(200, """{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assist""");
@@ -90,8 +93,10 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         {
             string body;
             using (var r = new StreamReader(ctx.Request.InputStream, Encoding.UTF8)) body = await r.ReadToEndAsync();
-            var headers = ctx.Request.Headers.AllKeys.Where(k => k != null).ToDictionary(k => k!, k => ctx.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
-            var req = new RecordedRequest(Interlocked.Increment(ref _count), ctx.Request.HttpMethod, ctx.Request.Url!.PathAndQuery, body, headers, DateTime.UtcNow);
+            var headers = ctx.Request.Headers.AllKeys.Where(k => k != null).ToDictionary(k => k!, k => ctx.Request.Headers[k]!,
+                StringComparer.OrdinalIgnoreCase);
+            var req = new RecordedRequest(Interlocked.Increment(ref _count), ctx.Request.HttpMethod, ctx.Request.Url!.PathAndQuery, body, headers,
+                DateTime.UtcNow);
             Requests.Enqueue(req);
             var reply = _script(req);
             if (reply.Delay > TimeSpan.Zero)

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using StepDistill.Tests;
 using static StepDistill.Teacher.Tests.TestUtil;
 
 namespace StepDistill.Teacher.Tests;
@@ -13,24 +13,12 @@ public class KillTest
 
     const int Inputs = 300, Concurrency = 8;
 
-    static Process Start(FakeOpenAIServer server, TempDir dir)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in new[] { CliDll, "annotate", "--teacher", "openai:teacher-model", "--endpoint", server.BaseUri.ToString(),
-                     "--api-key-env", "STEPDISTILL_TEST_KEY_UNSET", "--prompt", "svamp", "--input", dir.File("in.jsonl"),
-                     "--output", dir.File("out.jsonl"), "--concurrency", Concurrency.ToString(), "--timeout", "30", "--progress-interval", "60" })
-            psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        // Drain the pipes so the child never blocks on a full buffer.
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
+    static ChildCli Start(FakeOpenAIServer server, TempDir dir) => ChildCli.Start(CliDll,
+    [
+        "annotate", "--teacher", "openai:teacher-model", "--endpoint", server.BaseUri.ToString(),
+        "--api-key-env", "STEPDISTILL_TEST_KEY_UNSET", "--prompt", "svamp", "--input", dir.File("in.jsonl"),
+        "--output", dir.File("out.jsonl"), "--concurrency", Concurrency.ToString(), "--timeout", "30", "--progress-interval", "60",
+    ]);
 
     static int CompleteLines(string path)
     {
@@ -70,8 +58,7 @@ public class KillTest
         {
             WriteInputs(refDir.File("in.jsonl"), Inputs);
             using var reference = Start(server, refDir);
-            Assert.True(reference.WaitForExit(TimeSpan.FromSeconds(60)), "the reference run did not finish");
-            Assert.Equal(0, reference.ExitCode);
+            Assert.Equal(0, await reference.WaitForExitAsync(TimeSpan.FromSeconds(60)));
             expected = ReadOutput(refDir.File("out.jsonl")).Select(r => r.ToJsonString()).Order(StringComparer.Ordinal).ToList();
         }
         var referenceRequests = server.Requests.Count;
@@ -86,8 +73,8 @@ public class KillTest
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (CompleteLines(output) < 100 && !first.HasExited && DateTime.UtcNow < deadline) await Task.Delay(10);
             Assert.False(first.HasExited, "the first run ended before it could be killed");
-            first.Kill(); // SIGKILL
-            await first.WaitForExitAsync();
+            first.Signal(ChildCli.SIGKILL);
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
         Volatile.Write(ref run, 2);
 
@@ -98,8 +85,7 @@ public class KillTest
 
         using (var second = Start(server, dir))
         {
-            Assert.True(second.WaitForExit(TimeSpan.FromSeconds(40)), "the restarted run did not finish");
-            Assert.Equal(0, second.ExitCode);
+            Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromSeconds(40)));
         }
 
         var records = ReadOutput(output);

@@ -88,7 +88,8 @@ public class OllamaTests
         using var teacher = Ollama(server);
 
         var updates = new List<ChatResponseUpdate>();
-        await foreach (var u in teacher.Client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Problem 2: ...")], new ChatOptions { MaxOutputTokens = 30 }))
+        await foreach (var u in teacher.Client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Problem 2: ...")],
+            new ChatOptions { MaxOutputTokens = 30 }))
             updates.Add(u);
 
         Assert.True(updates.Count >= text.Split(' ').Length, $"{updates.Count} updates");

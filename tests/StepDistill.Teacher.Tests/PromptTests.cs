@@ -76,7 +76,8 @@ public class PromptTests
         Assert.Equal("sentiment", p.Name);
         Assert.Equal(PromptStyle.Completion, p.Style);
         Assert.Equal(["\n\nReview:"], p.StopSequences);
-        Assert.Equal("Classify the review.\n\nReview: Great food.\nVerdict: Praises the food. Overall it is positive.\n\nReview: Bad.\nVerdict:", p.RenderText("Bad."));
+        Assert.Equal("Classify the review.\n\nReview: Great food.\nVerdict: Praises the food. Overall it is positive.\n\nReview: Bad.\nVerdict:",
+            p.RenderText("Bad."));
         var parsed = AnswerParsers.Parse(p, AnswerParsers.Get("text"), " Mean staff. Overall it is negative.\n\nReview: next", "");
         Assert.Equal("negative", parsed.Answer);
     }
@@ -101,7 +102,9 @@ public class PromptTests
         Assert.Contains("must look like <kind>:<model>", e.Message);
         e = Assert.Throws<StepDistillException>(() => Clients.TeacherFactory.Create("bard:x", new Clients.TeacherOptions()));
         Assert.Contains("unknown kind 'bard'", e.Message);
-        e = Assert.Throws<StepDistillException>(() => Clients.TeacherFactory.Create("openai:gpt-4o", new Clients.TeacherOptions { ApiKeyEnv = "STEPDISTILL_TEST_KEY_UNSET" }));
-        Assert.Equal("ApiKeyEnv = STEPDISTILL_TEST_KEY_UNSET: this environment variable, which should hold the API key, is not set (set it, or name another)", e.Message);
+        e = Assert.Throws<StepDistillException>(() => Clients.TeacherFactory.Create("openai:gpt-4o",
+            new Clients.TeacherOptions { ApiKeyEnv = "STEPDISTILL_TEST_KEY_UNSET" }));
+        Assert.Equal("ApiKeyEnv = STEPDISTILL_TEST_KEY_UNSET: this environment variable, which should hold the API key, is not set (set it, or name " +
+            "another)", e.Message);
     }
 }

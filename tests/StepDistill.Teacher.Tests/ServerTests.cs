@@ -219,7 +219,8 @@ public class ServerTests
     public async Task Retry_failed_drops_failed_records_and_asks_again()
     {
         var fail = true;
-        await using var server = new FakeOpenAIServer(r => Volatile.Read(ref fail) && ItemOf(r) == 2 ? Reply.Error(400) : Reply.Completion(GoodAnswer(ItemOf(r))));
+        await using var server = new FakeOpenAIServer(r => Volatile.Read(ref fail)
+            && ItemOf(r) == 2 ? Reply.Error(400) : Reply.Completion(GoodAnswer(ItemOf(r))));
         using var dir = new TempDir();
         var (first, _) = await RunAsync(server, dir, 4);
         Assert.Equal(1, first.Failed);
@@ -282,7 +283,11 @@ public class ServerTests
         await using var server = new FakeOpenAIServer(r => Reply.Completion(GoodAnswer(ItemOf(r))));
         using var dir = new TempDir();
         Environment.SetEnvironmentVariable("STEPDISTILL_TEST_AZURE_KEY", "azure-secret");
-        using var teacher = TeacherFactory.Create("azure:my-gpt", new TeacherOptions { Endpoint = server.Root, ApiKeyEnv = "STEPDISTILL_TEST_AZURE_KEY", AzureApiVersion = "2024-10-21" });
+        using var teacher = TeacherFactory.Create("azure:my-gpt", new TeacherOptions
+        {
+            Endpoint = server.Root,
+            ApiKeyEnv = "STEPDISTILL_TEST_AZURE_KEY", AzureApiVersion = "2024-10-21"
+        });
         var input = WriteInputs(dir.File("in.jsonl"), 1);
         var summary = await new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(input, dir.File("out.jsonl"));
         Assert.Equal(1, summary.Ok);
@@ -301,7 +306,8 @@ public class ServerTests
         using var teacher = OpenAITeacher(server);
         using var cts = new CancellationTokenSource();
         var progress = new SyncProgress(p => { if (p.Done >= 3) cts.Cancel(); });
-        var summary = await new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions with { Concurrency = 1 }).RunAsync(input, dir.File("out.jsonl"), progress, cts.Token);
+        var summary = await new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions with { Concurrency = 1 }).RunAsync(input,
+            dir.File("out.jsonl"), progress, cts.Token);
         Assert.True(summary.Cancelled);
         var output = ReadOutput(dir.File("out.jsonl"));
         Assert.Equal(3, output.Count);
@@ -316,14 +322,17 @@ public class ServerTests
         File.WriteAllLines(path, ["""{"id":"a","input":"x"}""", "", """{"id":"b","input":"y"""]);
         await using var server = new FakeOpenAIServer(_ => Reply.Completion("x"));
         using var teacher = OpenAITeacher(server);
-        var e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.StartsWith($"{path} line 3: not valid JSON", e.Message);
+        var e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path,
+            dir.File("o.jsonl")));
+        Assert.StartsWith($"{path}:3: malformed JSON", e.Message);
         File.WriteAllLines(path, ["""{"id":"a","input":"x"}""", """{"id":"a","input":"y"}"""]);
-        e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.Equal($"{path} line 2: duplicate id 'a' (first on line 1)", e.Message);
+        e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path,
+            dir.File("o.jsonl")));
+        Assert.Equal($"{path}:2: duplicate id 'a' (first on line 1)", e.Message);
         File.WriteAllLines(path, ["""{"id":"a","text":"x"}"""]);
-        e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path, dir.File("o.jsonl")));
-        Assert.Equal($"{path} line 1: field 'input' is missing or not a string", e.Message);
+        e = await Assert.ThrowsAsync<StepDistillException>(() => new Annotator(teacher, PromptLibrary.Resolve("svamp"), FastOptions).RunAsync(path,
+            dir.File("o.jsonl")));
+        Assert.Equal($"{path}:1: missing required string field 'input'", e.Message);
         Assert.Empty(server.Requests);
     }
 

@@ -11,7 +11,11 @@ internal static class TestUtil
     /// <summary>Writes n arithmetic inputs "item-i" whose gold label is ( i.0 + 1.0 ).</summary>
     public static string WriteInputs(string path, int n)
     {
-        var lines = Enumerable.Range(0, n).Select(i => JsonSerializer.Serialize(new { id = $"item-{i}", input = $"Problem {i}: Ann has {i} apples and gets 1 more. How many apples does she have?", label = $"( {i}.0 + 1.0 )" }));
+        var lines = Enumerable.Range(0, n).Select(i => JsonSerializer.Serialize(new
+        {
+            id = $"item-{i}", input = $"Problem {i}: Ann has {i} apples and " +
+            $"gets 1 more. How many apples does she have?", label = $"( {i}.0 + 1.0 )"
+        }));
         System.IO.File.WriteAllLines(path, lines);
         return path;
     }
@@ -42,7 +46,8 @@ internal static class TestUtil
         MaxRetryDelay = TimeSpan.FromMilliseconds(50),
     };
 
-    public static async Task<(AnnotateSummary Summary, List<JsonObject> Output)> RunAsync(FakeOpenAIServer server, TempDir dir, int n, AnnotateOptions? options = null, string prompt = "svamp")
+    public static async Task<(AnnotateSummary Summary, List<JsonObject> Output)> RunAsync(FakeOpenAIServer server, TempDir dir, int n,
+        AnnotateOptions? options = null, string prompt = "svamp")
     {
         var input = WriteInputs(dir.File("in.jsonl"), n);
         var output = dir.File("out.jsonl");

@@ -4,6 +4,7 @@ using StepDistill.Evaluation;
 using StepDistill.Inference;
 using StepDistill.Student.Checkpoint;
 using StepDistill.Student.Model;
+using StepDistill.Tests;
 using StepDistill.Tokenization;
 using StepDistill.Training;
 using static TorchSharp.torch;
@@ -11,22 +12,8 @@ using static TorchSharp.torch;
 namespace StepDistill.Training.Tests;
 
 /// <summary>The trainer on a tiny synthetic task: needs nothing from shared/.</summary>
-public sealed class TrainerTests : IDisposable
+public sealed class TrainerTests : ScratchFolderTest
 {
-    readonly string dir = Directory.CreateTempSubdirectory("stepdistill-train-").FullName;
-    public void Dispose() => Directory.Delete(dir, true);
-
-    // "a+b" word problems with a rationale that spells out the sum; small enough to train in seconds.
-    static Dataset Synthetic(string split, int n, int seed)
-    {
-        var rng = new Random(seed);
-        var examples = Enumerable.Range(0, n).Select(i =>
-        {
-            int a = rng.Next(10), b = rng.Next(10);
-            return new Example($"{split}-{i}", $"{a}+{b}", (a + b).ToString(), $"{a} plus {b} is {a + b}", (a + b).ToString());
-        }).ToList();
-        return new Dataset("synthetic", split, TaskKind.Generic, MetricKind.Exact, "memory", examples);
-    }
 
     static TrainingOptions Options(Method method, int steps) => new()
     {
@@ -34,13 +21,6 @@ public sealed class TrainerTests : IDisposable
         MaxNewTokens = 4, LearningRate = 3e-3, Dropout = 0.1, Threads = 1, Seed = 3, KeepLast = 2,
     };
 
-    static byte[][] Weights(string checkpoint)
-    {
-        var t = Safetensors.Load(Path.Combine(checkpoint, T5Checkpoint.WeightsFile));
-        var bytes = t.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.bytes.ToArray()).ToArray();
-        foreach (var v in t.Values) v.Dispose();
-        return bytes;
-    }
 
     [Fact]
     public void StepByStepLoss_IsAlphaWeightedSumOfTheTwoTaskLosses()
@@ -50,7 +30,7 @@ public sealed class TrainerTests : IDisposable
         using var model = new T5ForConditionalGeneration(T5Config.Presets["tiny"] with { VocabSize = tok.VocabSize });
         model.eval();
         var options = Options(Method.StepByStep, 1);
-        var data = Batches.Encode(Synthetic("train", 6, 1).Examples, tok, options, new TruncationCounter(), out _);
+        var data = Batches.Encode(SumsData.Sums("train", 6, 1).Examples, tok, options, new TruncationCounter(), out _);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var alpha in new[] { 0.5, 0.2, 1.0 })
@@ -80,7 +60,8 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(1, skippedGold);
         Assert.Equal("2+2", tok.Decode(gold[0].Input));
         Assert.Equal("4", tok.Decode(gold[0].Label));
-        var teacher = Batches.Encode(examples, tok, Options(Method.Standard, 1) with { Labels = LabelSource.Teacher }, new TruncationCounter(), out var skippedTeacher);
+        var teacher = Batches.Encode(examples, tok, Options(Method.Standard, 1) with { Labels = LabelSource.Teacher }, new TruncationCounter(),
+            out var skippedTeacher);
         Assert.Equal(0, skippedTeacher);
         Assert.Equal(new[] { "5", "2" }, teacher.Select(e => tok.Decode(e.Label)));
     }
@@ -89,7 +70,7 @@ public sealed class TrainerTests : IDisposable
     public void EpochBatches_AreDeterministic_CoverEveryExampleOnce_AndBucketByLength()
     {
         var tok = new ByteTokenizer();
-        var data = Batches.Encode(Synthetic("train", 100, 2).Examples, tok, Options(Method.Standard, 1), new TruncationCounter(), out _);
+        var data = Batches.Encode(SumsData.Sums("train", 100, 2).Examples, tok, Options(Method.Standard, 1), new TruncationCounter(), out _);
         var a = Batches.Epoch(data, 8, 5, 0);
         var b = Batches.Epoch(data, 8, 5, 0);
         var c = Batches.Epoch(data, 8, 5, 1);
@@ -101,8 +82,8 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public async Task InterruptedRun_ResumesToBitIdenticalWeights()
     {
-        var train = Synthetic("train", 64, 1);
-        var dev = Synthetic("dev", 16, 2);
+        var train = SumsData.Sums("train", 64, 1);
+        var dev = SumsData.Sums("dev", 16, 2);
         var straight = Path.Combine(dir, "straight");
         var resumed = Path.Combine(dir, "resumed");
         var full = await new Trainer(Options(Method.StepByStep, 12), straight).RunAsync(train, dev);
@@ -112,12 +93,13 @@ public sealed class TrainerTests : IDisposable
         using (var cts = new CancellationTokenSource())
         {
             var observer = new CancelAt(6, cts);
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new Trainer(Options(Method.StepByStep, 12), resumed, observer).RunAsync(train, dev, cts.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new Trainer(Options(Method.StepByStep, 12), resumed,
+                observer).RunAsync(train, dev, cts.Token));
         }
         Assert.EndsWith("checkpoint-0000006", Trainer.LatestCheckpoint(resumed));
         var again = await new Trainer(Options(Method.StepByStep, 12), resumed).RunAsync(train, dev);
         Assert.Equal(12, again.Steps);
-        Assert.Equal(Weights(Trainer.LatestCheckpoint(straight)!), Weights(Trainer.LatestCheckpoint(resumed)!));
+        Assert.Equal(CheckpointWeights.Read(Trainer.LatestCheckpoint(straight)!), CheckpointWeights.Read(Trainer.LatestCheckpoint(resumed)!));
         Assert.Equal(full.BestStep, again.BestStep);
 
         // The metrics series has each step once even though step 6..8 ran twice (no duplicates after trimming).
@@ -126,7 +108,8 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(steps.Distinct().Count(), steps.Count);
 
         // Run folder contents.
-        foreach (var f in new[] { Trainer.RunFile, Trainer.MetricsFile, Trainer.DevPredictionsFile, "best/config.json", "best/model.safetensors", "best/stepdistill.json", "best/tokenizer_config.json" })
+        foreach (var f in new[] { Trainer.RunFile, Trainer.MetricsFile, Trainer.DevPredictionsFile, "best/config.json", "best/model.safetensors",
+            "best/stepdistill.json", "best/tokenizer_config.json" })
             Assert.True(File.Exists(Path.Combine(resumed, f)), $"missing {f}");
         Assert.Equal(2, Directory.GetDirectories(resumed, "checkpoint-*").Length); // --keep-last 2
         var best = T5Student.Load(Path.Combine(resumed, "best"));
@@ -138,9 +121,9 @@ public sealed class TrainerTests : IDisposable
     public async Task DevAccuracyDuringTraining_EqualsTheSavedBestCheckpointsAccuracy()
     {
         // Step-by-step students answer under "predict: "; the trainer must score dev the way the saved model is used.
-        var dev = Synthetic("dev", 24, 2);
+        var dev = SumsData.Sums("dev", 24, 2);
         var options = Options(Method.StepByStep, 60) with { EvalEvery = 60, Dropout = 0.0, LearningRate = 5e-3 };
-        var result = await new Trainer(options, Path.Combine(dir, "prefix")).RunAsync(Synthetic("train", 64, 1), dev);
+        var result = await new Trainer(options, Path.Combine(dir, "prefix")).RunAsync(SumsData.Sums("train", 64, 1), dev);
         using var best = T5Student.Load(result.BestCheckpoint);
         Assert.Equal("predict: ", best.Info!.InputPrefix);
         var reloaded = Predictor.Evaluate(best, dev, 8, options.MaxNewTokens);
@@ -154,12 +137,12 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public async Task SameSeed_SameWeights_DifferentSeed_DifferentWeights()
     {
-        var train = Synthetic("train", 32, 1);
+        var train = SumsData.Sums("train", 32, 1);
         var r1 = await new Trainer(Options(Method.Standard, 4), Path.Combine(dir, "a")).RunAsync(train, null);
         var r2 = await new Trainer(Options(Method.Standard, 4), Path.Combine(dir, "b")).RunAsync(train, null);
         var r3 = await new Trainer(Options(Method.Standard, 4) with { Seed = 4 }, Path.Combine(dir, "c")).RunAsync(train, null);
-        Assert.Equal(Weights(r1.LastCheckpoint), Weights(r2.LastCheckpoint));
-        Assert.NotEqual(Weights(r1.LastCheckpoint), Weights(r3.LastCheckpoint));
+        Assert.Equal(CheckpointWeights.Read(r1.LastCheckpoint), CheckpointWeights.Read(r2.LastCheckpoint));
+        Assert.NotEqual(CheckpointWeights.Read(r1.LastCheckpoint), CheckpointWeights.Read(r3.LastCheckpoint));
     }
 
     [Fact]
@@ -181,12 +164,14 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public async Task BadInputs_FailClearly()
     {
-        var train = Synthetic("train", 8, 1);
+        var train = SumsData.Sums("train", 8, 1);
         var noLabels = train with { Examples = train.Examples.Select(e => e with { TeacherLabel = null }).ToList() };
-        var e1 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2) with { Labels = LabelSource.Teacher }, Path.Combine(dir, "x")).RunAsync(noLabels, null));
+        var e1 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2) with { Labels = LabelSource.Teacher },
+            Path.Combine(dir, "x")).RunAsync(noLabels, null));
         Assert.Contains("teacher label", e1.Message);
         var noRationales = train with { Examples = train.Examples.Select(e => e with { Rationale = null }).ToList() };
-        var e2 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.StepByStep, 2), Path.Combine(dir, "y")).RunAsync(noRationales, null));
+        var e2 = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.StepByStep, 2), Path.Combine(dir,
+            "y")).RunAsync(noRationales, null));
         Assert.Contains("rationale", e2.Message);
         var test = train with { Split = "test" };
         await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(Options(Method.Standard, 2), Path.Combine(dir, "z")).RunAsync(test, null));
@@ -200,7 +185,7 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public async Task NonFiniteLoss_StopsWithAClearMessage_KeepingTheLastGoodCheckpoint()
     {
-        var train = Synthetic("train", 32, 1);
+        var train = SumsData.Sums("train", 32, 1);
         var options = Options(Method.Standard, 40) with { LearningRate = 1e30, ClipNorm = 0, EvalEvery = 1 };
         var e = await Assert.ThrowsAsync<StepDistillException>(() => new Trainer(options, Path.Combine(dir, "nan")).RunAsync(train, null));
         Assert.Contains("loss is", e.Message);

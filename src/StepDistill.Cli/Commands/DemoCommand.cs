@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Options;
 using StepDistill.Experiments.Demo;
 
 namespace StepDistill.Cli.Commands;
@@ -10,23 +11,31 @@ internal sealed class DemoCommand(IAnsiConsole console) : AsyncCommand<DemoComma
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--quick")] [Description("A one-minute version (small task, few steps), for a first look and for tests.")]
+        [CommandOption("--quick")]
+        [Description("A one-minute version (small task, few steps), for a first look and for tests.")]
         public bool Quick { get; init; }
 
-        [CommandOption("-o|--out <DIR>")] [DefaultValue("demo-out")] [Description("Report folder: report.md, accuracy_vs_data.png, results.json (default demo-out).")]
+        [CommandOption("-o|--out <DIR>")]
+        [DefaultValue("demo-out")]
+        [Description("Report folder: report.md, accuracy_vs_data.png, results.json (default demo-out).")]
         public string Out { get; init; } = "demo-out";
 
-        [CommandOption("--teacher <SPEC>")] [DefaultValue("simulated")]
+        [CommandOption("--teacher <SPEC>")]
+        [DefaultValue("simulated")]
         [Description("simulated (offline, built in) or a real LLM as in annotate: openai:<model>, azure:<deployment>, ollama:<model>, gguf:<path>.")]
         public string Teacher { get; init; } = "simulated";
 
-        [CommandOption("--teacher-error-rate <R>")] [Description("The simulated teacher's share of wrong answers (default 0.05).")]
+        [CommandOption("--teacher-error-rate <R>")]
+        [DefaultFrom(typeof(Experiments.SimulatedTeacher.SimulatedTeacherOptions), nameof(Experiments.SimulatedTeacher.SimulatedTeacherOptions.ErrorRate),
+            "The simulated teacher's share of wrong answers.")]
         public double? TeacherErrorRate { get; init; }
 
-        [CommandOption("--seeds <LIST>")] [Description("Seeds to average over (default: the preset's).")]
+        [CommandOption("--seeds <LIST>")]
+        [Description("Seeds to average over (default: the preset's).")]
         public string? Seeds { get; init; }
 
-        [CommandOption("--parallel <N>")] [Description("Students trained at once as child processes, one thread each (default 2).")]
+        [CommandOption("--parallel <N>")]
+        [Description("Students trained at once as child processes, one thread each (default 2).")]
         public int? Parallel { get; init; }
     }
 

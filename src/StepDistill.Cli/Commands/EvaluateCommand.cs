@@ -14,22 +14,23 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
 {
     public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-d|--data <PATH>", isRequired: true)] [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
-        public string? Data { get; init; }
-
-        [CommandOption("--split <SPLIT>")] [DefaultValue("dev")] [Description("dev (default) or test.")]
+        [CommandOption("--split <SPLIT>"), DefaultValue("dev"), Description("dev or test.")]
         public string Split { get; init; } = "dev";
 
-        [CommandOption("--json")] [Description("Print one JSON object with accuracy, correct and n.")]
-        public bool Json { get; init; }
+        [CommandOption("-d|--data <PATH>", isRequired: true)]
+        [Description("JSONL file, folder with <split>.jsonl, or official-layout folder.")]
+        public string? Data { get; init; }
 
-        [CommandOption("--predictions <FILE>")] [Description("Write one JSON line per example: id, prediction, label, correct.")]
+        [CommandOption("--predictions <FILE>")]
+        [Description("Write one JSON line per example: id, prediction, label, correct.")]
         public string? Predictions { get; init; }
 
-        [CommandOption("--max-input-length <N>")] [DefaultValue(512)]
+        [CommandOption("--max-input-length <N>")]
+        [DefaultValue(512)]
         public int MaxInputLength { get; init; } = 512;
 
-        [CommandOption("--metric <M>")] [Description("exact or equation (default: the dataset's, or the model's).")]
+        [CommandOption("--metric <M>")]
+        [Description("exact or equation (default: the dataset's, or the model's).")]
         public string? Metric { get; init; }
     }
 
@@ -38,9 +39,8 @@ internal sealed class EvaluateCommand(IAnsiConsole console) : AsyncCommand<Evalu
         var ct = CliRunner.Cancellation(cancellationToken);
         DatasetLoader.NormalizeSplit(s.Split); // an unknown split fails here, also for a single JSONL file
         if (s.Predictions is not null) OutputPaths.Check(s.Predictions, "--predictions", isFolder: false, (s.Data, "--data"));
-        var dir = await ModelLocation.ResolveAsync(s.Model, ct);
-        var device = s.Apply();
-        using var student = T5Student.Load(dir, device);
+        var (dir, student) = await s.LoadStudentAsync(ct);
+        using var _ = student;
         MetricKind? metric = s.Metric is not null ? s.ParseMetric(s.Metric)
             : student.Info?.Metric is { } im && MetricKinds.TryParse(im, out var m2) && !Directory.Exists(s.Data) ? m2 : null;
         var data = await DatasetLoader.LoadAsync(s.Data!, s.Split, metric, ct);

@@ -21,22 +21,33 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         [DefaultValue("standard:gold,standard:teacher,step-by-step:teacher")]
         public string Methods { get; init; } = "standard:gold,standard:teacher,step-by-step:teacher";
 
-        [CommandOption("--fractions <LIST>")] [DefaultValue("0.25,0.5,1")] [Description("Shares of the training set. Default 0.25,0.5,1.")]
+        [CommandOption("--fractions <LIST>")]
+        [DefaultValue("0.25,0.5,1")]
+        [Description("Shares of the training set. Default 0.25,0.5,1.")]
         public string Fractions { get; init; } = "0.25,0.5,1";
 
-        [CommandOption("--seeds <LIST>")] [DefaultValue("0,1")] [Description("Seeds (init, subsample, order). Default 0,1.")]
+        [CommandOption("--seeds <LIST>")]
+        [DefaultValue("0,1")]
+        [Description("Seeds (init, subsample, order). Default 0,1.")]
         public string Seeds { get; init; } = "0,1";
 
-        [CommandOption("--alphas <LIST>")] [DefaultValue("0.5")] [Description("α values for step-by-step cells. Default 0.5.")]
+        [CommandOption("--alphas <LIST>")]
+        [DefaultValue("0.5")]
+        [Description("α values for step-by-step cells. Default 0.5.")]
         public string Alphas { get; init; } = "0.5";
 
-        [CommandOption("--parallel <N>")] [DefaultValue(1)] [Description("Cells trained at once, as child processes with one thread each. Default 1 (in-process).")]
+        [CommandOption("--parallel <N>")]
+        [DefaultValue(1)]
+        [Description("Cells trained at once, as child processes with one thread each. Default 1 (in-process).")]
         public int Parallel { get; init; } = 1;
 
-        [CommandOption("--eval-split <SPLIT>")] [DefaultValue("dev")] [Description("Split each cell's best checkpoint is scored on: dev (default) or test.")]
+        [CommandOption("--eval-split <SPLIT>")]
+        [DefaultValue("dev")]
+        [Description("Split each cell's best checkpoint is scored on: dev (default) or test.")]
         public string EvalSplit { get; init; } = "dev";
 
-        [CommandOption("--title <TEXT>")] [Description("Report title.")]
+        [CommandOption("--title <TEXT>")]
+        [Description("Report title.")]
         public string? Title { get; init; }
     }
 
@@ -46,7 +57,8 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         var clock = Stopwatch.StartNew();
         var metric = s.MetricKind;
         var options = await s.ToOptionsAsync(ct);
-        var grid = new ExperimentGrid(s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList(),
+        var methods = s.Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MethodSpec.Parse).ToList();
+        var grid = new ExperimentGrid(methods,
                                       ExperimentGrid.ParseDoubles(s.Fractions, "--fractions"), ExperimentGrid.ParseInts(s.Seeds, "--seeds"),
                                       ExperimentGrid.ParseDoubles(s.Alphas, "--alphas"));
         var train = await DatasetLoader.LoadAsync(s.Data!, "train", metric, ct);
@@ -62,18 +74,26 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         };
         var results = await runner.RunAsync(grid, s.Data!, devPath, eval, ct);
         var info = new ReportInfo(s.Title ?? $"{train.Name}: step-by-step vs baselines", Setup(s, options, train, eval), null, null, train.Count,
-                                  new Dictionary<string, double> { ["experiment (this invocation)"] = clock.Elapsed.TotalSeconds,
-                                                                   ["training, all cells"] = results.Sum(r => r.TrainSeconds) });
+                                  new Dictionary<string, double>
+                                  {
+                                      ["experiment (this invocation)"] = clock.Elapsed.TotalSeconds,
+                                      ["training, all cells"] = results.Sum(r => r.TrainSeconds)
+                                  });
         var table = Report.Write(s.Out!, info, results);
         console.Profile.Out.Writer.WriteLine(table);
         CliConsole.Error.MarkupLine(Markup.Escape($"report: {Path.Combine(s.Out!, Report.MarkdownFile)}"));
         return 0;
     }
 
+    static string MetricName(Dataset d) => Evaluation.MetricKinds.Name(d.Metric);
+
+    static string Schedule(Training.TrainingOptions o) =>
+        $"lr {o.LearningRate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}, warm-up {o.WarmupSteps}, schedule {o.Schedule}";
+
     static string Setup(Settings s, Training.TrainingOptions o, Dataset train, Dataset eval) =>
         $"""
-        - data: `{train.Source}` ({train.Count} training examples; scored on {eval.Split}, {eval.Count} examples, metric {Evaluation.MetricKinds.Name(eval.Metric)})
-        - student: `{o.Model}` (tokenizer `{o.Tokenizer}`), {o.MaxSteps} steps, batch {o.BatchSize}, lr {o.LearningRate?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}, warm-up {o.WarmupSteps}, schedule {o.Schedule}
+        - data: `{train.Source}` ({train.Count} training examples; scored on {eval.Split}, {eval.Count} examples, metric {MetricName(eval)})
+        - student: `{o.Model}` (tokenizer `{o.Tokenizer}`), {o.MaxSteps} steps, batch {o.BatchSize}, {Schedule(o)}
         - grid: methods {s.Methods}; fractions {s.Fractions}; seeds {s.Seeds}; α {s.Alphas}
         - command: `stepdistill {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}`
         """;

@@ -1,6 +1,6 @@
 using System.ComponentModel;
-using System.Text.Json;
 using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -14,10 +14,9 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill generate --model DIR --input TEXT</c>: runs the model on one input, as HF's <c>generate</c>.</summary>
 internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<GenerateCommand.Settings>
 {
-    public sealed class Settings : ModelSettings
+    public sealed class Settings : GenerationSettings
     {
-        [CommandOption("-i|--input <TEXT>", isRequired: true)]
-        [Description("The input text, exactly as the model should see it (include any task prefix).")]
+        [CommandOption("-i|--input <TEXT>", isRequired: true), Description("The input text, exactly as the model should see it (include any task prefix).")]
         public string? Input { get; init; }
 
         [CommandOption("--num-beams <K>")]
@@ -25,24 +24,15 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         [DefaultValue(1)]
         public int NumBeams { get; init; } = 1;
 
-        [CommandOption("--json")]
-        [Description("Print one JSON object {\"ids\": [[...]], \"text\": \"...\"}; ids start with the decoder start token 0.")]
-        public bool Json { get; init; }
-
-        public override ValidationResult Validate()
-        {
-            if (MaxNewTokens is < 1) return ValidationResult.Error("--max-new-tokens must be at least 1");
-            if (NumBeams < 1) return ValidationResult.Error("--num-beams must be at least 1");
-            return base.Validate();
-        }
+        public override ValidationResult Validate() =>
+            NumBeams < 1 ? ValidationResult.Error("--num-beams must be at least 1") : base.Validate();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var ct = CliRunner.Cancellation(cancellationToken);
-        var dir = await ModelLocation.ResolveAsync(s.Model, ct);
-        var device = s.Apply();
-        using var student = T5Student.Load(dir, device);
+        var (dir, student) = await s.LoadStudentAsync(ct);
+        using var _ = student;
         using var scope = NewDisposeScope();
         var ids = student.Tokenizer.Encode(s.Input!);
         var input = tensor(ids.Select(i => (long)i).ToArray(), ScalarType.Int64).unsqueeze(0);
@@ -52,7 +42,11 @@ internal sealed class GenerateCommand(IAnsiConsole console) : AsyncCommand<Gener
         var text = student.Tokenizer.Decode(outIds.Select(i => (int)i), skipSpecialTokens: true);
         var writer = console.Profile.Out.Writer;
         if (s.Json)
-            writer.WriteLine(new JsonObject { ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()), ["text"] = text }.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            writer.WriteLine(new JsonObject
+            {
+                ["ids"] = new JsonArray(outIds.Select(i => (JsonNode)i).ToArray()),
+                ["text"] = text
+            }.ToJsonString(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         else
             writer.WriteLine(text);
         return 0;

@@ -13,16 +13,20 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
 {
     public sealed class Settings : DatasetModelSettings
     {
-        [CommandOption("-i|--input <FILE>", isRequired: true)] [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
+        [CommandOption("-i|--input <FILE>", isRequired: true)]
+        [Description("JSONL with at least \"input\" (and optionally \"id\") per line.")]
         public string? Input { get; init; }
 
-        [CommandOption("-o|--output <FILE>", isRequired: true)] [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
+        [CommandOption("-o|--output <FILE>", isRequired: true)]
+        [Description("JSONL output: id, input, prediction (and rationale with --explain).")]
         public string? Output { get; init; }
 
-        [CommandOption("--explain")] [Description("Also generate the rationale (step-by-step students only).")]
+        [CommandOption("--explain")]
+        [Description("Also generate the rationale (step-by-step students only).")]
         public bool Explain { get; init; }
 
-        [CommandOption("--max-rationale-tokens <N>")] [DefaultValue(256)]
+        [CommandOption("--max-rationale-tokens <N>")]
+        [DefaultValue(256)]
         public int MaxRationaleTokens { get; init; } = 256;
     }
 
@@ -30,24 +34,29 @@ internal sealed class PredictCommand(IAnsiConsole console) : AsyncCommand<Predic
     {
         var ct = CliRunner.Cancellation(cancellationToken);
         OutputPaths.Check(s.Output!, "--output", isFolder: false, (s.Input, "--input"));
-        var dir = await ModelLocation.ResolveAsync(s.Model, ct);
-        var device = s.Apply();
-        using var student = T5Student.Load(dir, device);
+        var (dir, student) = await s.LoadStudentAsync(ct);
+        using var _ = student;
         if (s.Explain && student.Info?.InputPrefix != MethodNames.PredictPrefix)
-            throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as '{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
+            throw new StepDistillException($"{dir}: --explain needs a step-by-step student (this one was trained as " +
+                $"'{student.Info?.Method ?? "a plain checkpoint"}', with no explain task)");
         var data = await DatasetLoader.LoadAsync(s.Input!, null, null, ct);
         var inputs = data.Examples.Select(e => e.Input).ToList();
         var labels = Predictor.Predict(student, inputs, Predictor.LabelPrefix(student), s.BatchSizeOrDefault, s.MaxNewTokensOrDefault, ct: ct);
         var rationales = s.Explain ? Predictor.Predict(student, inputs, MethodNames.ExplainPrefix, s.BatchSizeOrDefault, s.MaxRationaleTokens, ct: ct) : null;
-        var lines = data.Examples.Select((e, i) =>
+        // Written whole and atomically: a stopped run leaves no half file.
+        FileOps.WriteAllBytes(s.Output!, data.Examples.SelectMany((e, i) => Jsonl.Line(w =>
         {
-            var o = new JsonObject { ["id"] = e.Id, ["input"] = e.Input, ["prediction"] = labels[i] };
-            if (rationales is not null) o["rationale"] = rationales[i];
-            return o.ToJsonString() + "\n";
-        });
-        FileOps.WriteAllText(s.Output!, string.Concat(lines));
-        CliConsole.Error.MarkupLine(Markup.Escape($"wrote {data.Count} predictions to {s.Output}"));
-        GC.KeepAlive(console);
+            w.WriteStartObject();
+            w.WriteString("id", e.Id);
+            w.WriteString("input", e.Input);
+            w.WriteString("prediction", labels[i]);
+            if (rationales is not null) w.WriteString("rationale", rationales[i]);
+            w.WriteEndObject();
+        })).ToArray());
+        if (s.Json)
+            console.Profile.Out.Writer.WriteLine(new JsonObject { ["predictions"] = data.Count, ["output"] = s.Output }.ToJsonString());
+        else
+            CliConsole.Error.MarkupLine(Markup.Escape($"wrote {data.Count} predictions to {s.Output}"));
         return 0;
     }
 }

@@ -14,7 +14,8 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
     // Library options are nullable here: unset means the library's own default (DistilledModelOptions), stated once there.
     public sealed class Settings : CommonSettings
     {
-        [CommandOption("-m|--model <MODEL>")] [Description("Checkpoint folder (e.g. RUN/best) or Hugging Face id.")]
+        [CommandOption("-m|--model <MODEL>")]
+        [Description("Checkpoint folder (e.g. RUN/best) or Hugging Face id.")]
         public string? Model { get; init; }
 
         [CommandOption("--urls <URLS>")]
@@ -22,51 +23,64 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         [DefaultValue(ServerOptions.DefaultUrl)]
         public string Urls { get; init; } = ServerOptions.DefaultUrl;
 
-        [CommandOption("--served-model-name <NAME>")] [Description("Model id clients send and /v1/models shows (default: the folder's name or the Hub id).")]
+        [CommandOption("--served-model-name <NAME>")]
+        [Description("Model id clients send and /v1/models shows (default: the folder's name or the Hub id).")]
         public string? ServedModelName { get; init; }
 
         [CommandOption("--api-key-env <VAR>")]
         [Description("Name of an environment variable holding a key; requests to /v1/* must then send 'Authorization: Bearer <key>'. The key is never logged.")]
         public string? ApiKeyEnv { get; init; }
 
-        [CommandOption("--max-new-tokens <N>")] [Description("Most tokens per answer; a request's max_tokens can ask for fewer (default: the library's; printed at start).")]
+        [CommandOption("--max-new-tokens <N>")]
+        [Description("Most tokens per answer; a request's max_tokens can ask for fewer (default: the library's; printed at start).")]
         public int? MaxNewTokens { get; init; }
 
-        [CommandOption("--max-rationale-tokens <N>")] [Description("Most tokens per rationale in /v1/predict with explain (default: the library's; printed at start).")]
+        [CommandOption("--max-rationale-tokens <N>")]
+        [Description("Most tokens per rationale in /v1/predict with explain (default: the library's; printed at start).")]
         public int? MaxRationaleTokens { get; init; }
 
-        [CommandOption("--beams <N>")] [Description("1 = greedy decoding; more = beam search (default: the library's; printed at start).")]
+        [CommandOption("--beams <N>")]
+        [Description("1 = greedy decoding; more = beam search (default: the library's; printed at start).")]
         public int? Beams { get; init; }
 
-        [CommandOption("--max-input-length <N>")] [Description("Longest input in tokens; longer ones get 400 (default: the library's; printed at start).")]
+        [CommandOption("--max-input-length <N>")]
+        [Description("Longest input in tokens; longer ones get 400 (default: the library's; printed at start).")]
         public int? MaxInputLength { get; init; }
 
-        [CommandOption("--batch-size <N>")] [Description("Most inputs decoded together, shared by all clients (default: the library's; printed at start).")]
+        [CommandOption("--batch-size <N>")]
+        [Description("Most inputs decoded together, shared by all clients (default: the library's; printed at start).")]
         public int? BatchSize { get; init; }
 
-        [CommandOption("--max-wait-ms <MS>")] [Description("How long the first waiting input waits for others to join its batch (default: the library's; printed at start).")]
+        [CommandOption("--max-wait-ms <MS>")]
+        [Description("How long the first waiting input waits for others to join its batch (default: the library's; printed at start).")]
         public double? MaxWaitMs { get; init; }
 
-        [CommandOption("--queue-length <N>")] [Description("Most inputs waiting; beyond it requests get 429 with Retry-After (default: the library's; printed at start).")]
+        [CommandOption("--queue-length <N>")]
+        [Description("Most inputs waiting; beyond it requests get 429 with Retry-After (default: the library's; printed at start).")]
         public int? QueueLength { get; init; }
 
-        [CommandOption("--max-request-bytes <N>")] [Description("Largest request body; larger ones get 413.")]
+        [CommandOption("--max-request-bytes <N>")]
+        [Description("Largest request body; larger ones get 413.")]
         [DefaultValue(ServerOptions.DefaultMaxRequestBodyBytes)]
         public long MaxRequestBytes { get; init; } = ServerOptions.DefaultMaxRequestBodyBytes;
 
-        [CommandOption("--max-inputs-per-request <N>")] [Description("Most inputs in one /v1/predict or /v1/completions request.")]
+        [CommandOption("--max-inputs-per-request <N>")]
+        [Description("Most inputs in one /v1/predict or /v1/completions request.")]
         [DefaultValue(ServerOptions.DefaultMaxInputsPerRequest)]
         public int MaxInputsPerRequest { get; init; } = ServerOptions.DefaultMaxInputsPerRequest;
 
-        [CommandOption("--timeout <SECONDS>")] [Description("Longest time one request may take, queueing included; then 504.")]
+        [CommandOption("--timeout <SECONDS>")]
+        [Description("Longest time one request may take, queueing included; then 504.")]
         [DefaultValue(ServerOptions.DefaultRequestTimeoutSeconds)]
         public double Timeout { get; init; } = ServerOptions.DefaultRequestTimeoutSeconds;
 
-        [CommandOption("--drain-timeout <SECONDS>")] [Description("On SIGTERM or Ctrl-C, how long requests in flight get to finish.")]
+        [CommandOption("--drain-timeout <SECONDS>")]
+        [Description("On SIGTERM or Ctrl-C, how long requests in flight get to finish.")]
         [DefaultValue(ServerOptions.DefaultDrainTimeoutSeconds)]
         public double DrainTimeout { get; init; } = ServerOptions.DefaultDrainTimeoutSeconds;
 
-        [CommandOption("-v|--verbose")] [Description("Log every request (ASP.NET Core's own logs).")]
+        [CommandOption("-v|--verbose")]
+        [Description("Log every request (ASP.NET Core's own logs).")]
         public bool Verbose { get; init; }
     }
 
@@ -81,10 +95,14 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         var d = new DistilledModelOptions();
         var modelOptions = d with
         {
-            Device = s.Device ?? d.Device, Threads = s.Threads ?? d.Threads,
-            MaxNewTokens = s.MaxNewTokens ?? d.MaxNewTokens, MaxRationaleTokens = s.MaxRationaleTokens ?? d.MaxRationaleTokens,
-            NumBeams = s.Beams ?? d.NumBeams, MaxInputLength = s.MaxInputLength ?? d.MaxInputLength,
-            MaxBatchSize = s.BatchSize ?? d.MaxBatchSize, MaxQueueLength = s.QueueLength ?? d.MaxQueueLength,
+            Device = s.Device ?? d.Device,
+            Threads = s.Threads ?? d.Threads,
+            MaxNewTokens = s.MaxNewTokens ?? d.MaxNewTokens,
+            MaxRationaleTokens = s.MaxRationaleTokens ?? d.MaxRationaleTokens,
+            NumBeams = s.Beams ?? d.NumBeams,
+            MaxInputLength = s.MaxInputLength ?? d.MaxInputLength,
+            MaxBatchSize = s.BatchSize ?? d.MaxBatchSize,
+            MaxQueueLength = s.QueueLength ?? d.MaxQueueLength,
             MaxWait = s.MaxWaitMs is double ms ? TimeSpan.FromMilliseconds(ms) : d.MaxWait,
             // A Hub id names the model as given; a folder is named by the library.
             ModelId = Directory.Exists(s.Model) ? null : s.Model,
@@ -102,7 +120,8 @@ internal sealed class ServeCommand : AsyncCommand<ServeCommand.Settings>
         var folder = await ModelLocation.ResolveAsync(s.Model, cancellationToken);
         await using var server = StudentServer.Create(ct => DistilledModel.LoadAsync(folder, modelOptions, cancellationToken: ct), serverOptions,
                                                       logging => ConfigureLogging(logging, s.Verbose), handleSignals: true);
-        Console.Error.WriteLine($"serve: batch size {modelOptions.MaxBatchSize}, max wait {modelOptions.MaxWait.TotalMilliseconds} ms, queue {modelOptions.MaxQueueLength}, " +
+        Console.Error.WriteLine($"serve: batch size {modelOptions.MaxBatchSize}, max wait {modelOptions.MaxWait.TotalMilliseconds} ms, queue " +
+            $"{modelOptions.MaxQueueLength}, " +
                                 $"max new tokens {modelOptions.MaxNewTokens}, beams {modelOptions.NumBeams}, max input {modelOptions.MaxInputLength} tokens" +
                                 (key is null ? "" : $", key required (from ${s.ApiKeyEnv})"));
         // SIGTERM and Ctrl-C are the host's: it stops taking connections, lets requests in flight finish, then returns.

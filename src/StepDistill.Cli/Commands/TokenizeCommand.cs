@@ -9,22 +9,13 @@ namespace StepDistill.Cli.Commands;
 /// <summary><c>stepdistill tokenize --model DIR [--json] [--] TEXT</c>: shows the input ids of a text.</summary>
 internal sealed class TokenizeCommand(IAnsiConsole console) : Command<TokenizeCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    // --model may also be a tokenizer-only folder (spiece.model, or a ByT5 tokenizer_config.json); --device and
+    // --threads, inherited with it, change nothing here (tokenizing runs no libtorch).
+    public sealed class Settings : ModelSettings
     {
-        [CommandOption("-m|--model <DIR>")]
-        [Description("Model or tokenizer folder (with spiece.model, or a ByT5 tokenizer_config.json).")]
-        public string? Model { get; init; }
-
-        [CommandOption("--json")]
-        [Description("Print only a JSON array of the ids (EOS included).")]
-        public bool Json { get; init; }
-
         [CommandArgument(0, "[TEXT]")]
         [Description("Text to tokenize. Put it after -- when it starts with '-'. May be empty (\"\").")]
         public string? Text { get; init; }
-
-        public override ValidationResult Validate()
-            => string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required") : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)

@@ -2,10 +2,10 @@ using System.ComponentModel;
 using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using StepDistill.Cli.Progress;
 using StepDistill.Data;
 using StepDistill.Evaluation;
 using StepDistill.Student.Model;
-using StepDistill.Cli.Progress;
 using StepDistill.Training;
 
 namespace StepDistill.Cli.Commands;
@@ -27,7 +27,8 @@ internal sealed class TrainCommand(IAnsiConsole console) : AsyncCommand<TrainCom
         var dev = await LoadDevAsync(s, metric, ct);
         dev?.RequireGoldLabels(); // before training, not at the first evaluation
         var label = $"{options.Method.Name()}/{options.Labels.Name()} {options.Fraction * 100:0.#}%";
-        CliConsole.Error.MarkupLine(Markup.Escape($"train: {train.Count} examples from {train.Source} ({train.Split}); dev: {(dev is null ? "none" : $"{dev.Count} from {dev.Source}")}"));
+        CliConsole.Error.MarkupLine(Markup.Escape($"train: {train.Count} examples from {train.Source} ({train.Split}); dev: " +
+            $"{(dev is null ? "none" : $"{dev.Count} from {dev.Source}")}"));
         var display = new TrainingDisplay(label);
         var result = await display.RunAsync(obs => new Trainer(options, s.Out!, obs).RunAsync(train, dev, ct));
 

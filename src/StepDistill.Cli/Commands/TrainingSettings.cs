@@ -41,7 +41,8 @@ internal abstract class TrainingSettings : CommonSettings
     public double? Alpha { get; init; }
 
     [CommandOption("-m|--model <MODEL>")]
-    [DefaultFrom(typeof(O), nameof(O.Model), "Student: a checkpoint folder, a Hugging Face id, or a from-scratch size (tiny, mini, small, t5-small).")]
+    [DefaultFrom(typeof(O), nameof(O.Model), "Student: a from-scratch size (tiny, mini, small, t5-small; a size name is always the size: write ./tiny for a folder),"
+                      + " a checkpoint folder or a Hugging Face id.")]
     public string? Model { get; init; }
 
     [CommandOption("--tokenizer <TOK>")]
@@ -125,7 +126,7 @@ internal abstract class TrainingSettings : CommonSettings
     public string? Metric { get; init; }
 
     /// <summary>The <c>--metric</c> value, parsed; null when not given.</summary>
-    public MetricKind? MetricKind => Metric is null ? null : OptionBinding.Translate(GetType(), () => OptionParsers.Metric(Metric));
+    public MetricKind? MetricKind => ParseMetric(Metric);
 
     [CommandOption("-o|--out <DIR>", isRequired: true)]
     [Description("Run folder: run.json, metrics.jsonl, checkpoints, best/. Re-running the same command resumes it.")]

@@ -72,7 +72,8 @@ internal static class OptionBinding
 internal sealed class LearningRateDescriptionAttribute() : DescriptionAttribute("Peak learning rate")
 {
     public override string Description => string.Create(CultureInfo.InvariantCulture,
-        $"{base.Description} (default: {Training.TrainingOptions.PretrainedLearningRate} for a pretrained student, {Training.TrainingOptions.ScratchLearningRate} from scratch).");
+        $"{base.Description} (default: {Training.TrainingOptions.PretrainedLearningRate} for a pretrained student, " +
+            $"{Training.TrainingOptions.ScratchLearningRate} from scratch).");
 }
 
 /// <summary>The CLI's spellings of library values, parsed by the library's own functions (errors name the property).</summary>

@@ -16,7 +16,8 @@ internal static class DownloadProgressDisplay
     {
         console ??= AnsiConsole.Console;
         return await ConsoleProgress.RunAsync(console,
-            [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn()],
+            [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(),
+                new RemainingTimeColumn()],
             ctx => ModelResolver.ResolveAsync(modelArg, options, ctx is null ? new PlainLines(console) : new Bars(ctx), ct)).ConfigureAwait(false);
     }
 

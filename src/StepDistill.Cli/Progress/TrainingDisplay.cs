@@ -21,7 +21,8 @@ internal sealed class TrainingDisplay : ITrainingObserver
     /// <summary>Runs <paramref name="work"/> under a progress bar when interactive.</summary>
     public Task<T> RunAsync<T>(Func<ITrainingObserver, Task<T>> work) =>
         ConsoleProgress.RunAsync(console,
-            [new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn()],
+            [new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(),
+                new SpinnerColumn()],
             ctx =>
             {
                 task = ctx?.AddTask(Markup.Escape(label), maxValue: 1);
@@ -39,7 +40,8 @@ internal sealed class TrainingDisplay : ITrainingObserver
     public void OnStep(StepReport r)
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"step {r.Step}/{r.MaxSteps} loss {r.Loss:F4}{(r.RationaleLoss is { } rl ? $" (label {r.LabelLoss:F4}, rationale {rl:F4})" : "")} lr {r.LearningRate:G3} {r.TokensPerSecond:F0} tok/s");
+            $"step {r.Step}/{r.MaxSteps} loss {r.Loss:F4}{(r.RationaleLoss is { } rl ? $" (label {r.LabelLoss:F4}, rationale {rl:F4})" : "")} lr " +
+                $"{r.LearningRate:G3} {r.TokensPerSecond:F0} tok/s");
         if (task is not null)
         {
             task.Value = r.Step;

@@ -11,7 +11,7 @@ namespace StepDistill.Data;
 /// naming the file and 1-based line.
 /// </summary>
 /// <remarks>
-/// <para><paramref name="path"/> forms accepted by <see cref="LoadAsync"/>:</para>
+/// <para>The <c>path</c> forms accepted by <see cref="LoadAsync"/>:</para>
 /// <list type="bullet">
 /// <item>a file: our JSONL; <c>split</c> only labels it (default <c>all</c>);</item>
 /// <item>a folder holding <c>&lt;split&gt;.jsonl</c> (for dev also <c>valid.jsonl</c>/<c>validation.jsonl</c>): that file;</item>
@@ -111,10 +111,12 @@ public static class DatasetLoader
         if (TaskKinds.TryFromName(folderName, out var byFolder)) return (folderName, byFolder);
         throw new StepDistillException(prefixes.Count > 1
             ? $"{folder}: holds files of several datasets ({string.Join(", ", prefixes)}); pass the folder of one"
-            : $"{folder}: cannot tell which dataset this is: expected <split>.jsonl, or official files such as svamp_train.json, cqa_train.json, anli1_valid.json, esnli_valid.json");
+            : $"{folder}: cannot tell which dataset this is: expected <split>.jsonl, or official files such as svamp_train.json, cqa_train.json, " +
+                $"anli1_valid.json, esnli_valid.json");
     }
 
-    static async ValueTask<Dataset> LoadOfficialAsync(string folder, string name, TaskKind task, string split, MetricKind? metric, TextFiles files, CancellationToken ct)
+    static async ValueTask<Dataset> LoadOfficialAsync(string folder, string name, TaskKind task, string split, MetricKind? metric, TextFiles files,
+        CancellationToken ct)
     {
         var devFromTrain = task is TaskKind.Svamp or TaskKind.Cqa;
         var fileSplit = split switch
@@ -145,7 +147,8 @@ public static class DatasetLoader
             {
                 var (file, item, text) = outputs[i];
                 var parsed = PalmOutputParser.Parse(task, text)
-                    ?? throw new StepDistillException($"{file}: output {item} (record {i}, {examplesPath}:{i + 1}) does not contain exactly one 'So the answer is', so no label can be parsed");
+                    ?? throw new StepDistillException($"{file}: output {item} (record {i}, {examplesPath}:{i + 1}) does not contain exactly one 'So " +
+                        $"the answer is', so no label can be parsed");
                 ex = ex with { Rationale = parsed.Rationale, TeacherLabel = parsed.Label };
             }
             examples.Add(ex);
@@ -154,7 +157,7 @@ public static class DatasetLoader
         return new Dataset(name, split, task, metric ?? task.DefaultMetric(), folder, examples);
     }
 
-    /// <summary>Reading the official example files and building inputs and gold labels (README section 5).</summary>
+    /// <summary>Reading the official example files and building inputs and gold labels (shared/datasets/README.md, section 5).</summary>
     static class OfficialRecords
     {
         static readonly string[] NliLabels = ["entailment", "neutral", "contradiction"];
@@ -166,13 +169,13 @@ public static class DatasetLoader
             foreach (var (number, line) in TextFiles.Lines(text))
             {
                 // Record i is line i: a blank line would shift every PaLM output after it.
-                if (string.IsNullOrWhiteSpace(line)) throw ExampleJsonl.Error(path, number, "empty line (record i must be on line i)");
-                using var doc = ExampleJsonl.ParseLine(path, number, line);
+                if (string.IsNullOrWhiteSpace(line)) throw Jsonl.Error(path, number, "empty line (record i must be on line i)");
+                using var doc = Jsonl.ParseLine(path, number, line);
                 var r = doc.RootElement;
                 var index = number - 1;
-                var id = ExampleJsonl.OptionalString(path, number, r, "id") ?? ExampleJsonl.OptionalString(path, number, r, "uid")
+                var id = Jsonl.OptionalString(path, number, r, "id") ?? Jsonl.OptionalString(path, number, r, "uid")
                     ?? string.Create(CultureInfo.InvariantCulture, $"{name}-{fileSplit}-{index}");
-                if (!ids.TryAdd(id, number)) throw ExampleJsonl.Error(path, number, $"duplicate id '{id}' (first on line {ids[id]})");
+                Jsonl.CheckUnique(ids, id, path, number);
                 list.Add(task switch
                 {
                     TaskKind.Svamp => new Example(id, Required(path, number, r, "input"), Required(path, number, r, "label")),
@@ -190,13 +193,13 @@ public static class DatasetLoader
         {
             var question = Required(path, number, r, "question");
             if (!r.TryGetProperty("choices", out var c) || c.ValueKind != JsonValueKind.Array || c.GetArrayLength() != 5)
-                throw ExampleJsonl.Error(path, number, "field 'choices' must be an array of exactly 5 strings");
+                throw Jsonl.Error(path, number, "field 'choices' must be an array of exactly 5 strings");
             var input = new System.Text.StringBuilder(question).Append("\nAnswer Choices:");
             var letter = 'a';
             foreach (var choice in c.EnumerateArray())
             {
                 if (choice.ValueKind != JsonValueKind.String)
-                    throw ExampleJsonl.Error(path, number, $"choice ({letter}) must be a string, not {ExampleJsonl.Kind(choice)}");
+                    throw Jsonl.Error(path, number, $"choice ({letter}) must be a string, not {Jsonl.Kind(choice)}");
                 input.Append("\n(").Append(letter++).Append(") ").Append(choice.GetString());
             }
             return new Example(id, input.ToString(), Required(path, number, r, "answer"));
@@ -208,12 +211,12 @@ public static class DatasetLoader
             {
                 if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var k) && k is >= 0 and <= 2) return NliLabels[k];
                 if (v.ValueKind == JsonValueKind.String && Array.IndexOf(NliLabels, v.GetString()) >= 0) return v.GetString()!;
-                throw ExampleJsonl.Error(path, number, $"field 'label' must be 0, 1 or 2 (entailment, neutral, contradiction), got {v.GetRawText()}");
+                throw Jsonl.Error(path, number, $"field 'label' must be 0, 1 or 2 (entailment, neutral, contradiction), got {v.GetRawText()}");
             }
-            throw ExampleJsonl.Error(path, number, "missing field 'label'");
+            throw Jsonl.Error(path, number, "missing field 'label'");
         }
 
         static string Required(string path, int number, JsonElement r, string field) =>
-            ExampleJsonl.OptionalString(path, number, r, field) ?? throw ExampleJsonl.Error(path, number, $"missing string field '{field}'");
+            Jsonl.OptionalString(path, number, r, field) ?? throw Jsonl.Error(path, number, $"missing string field '{field}'");
     }
 }

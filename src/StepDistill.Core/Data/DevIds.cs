@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace StepDistill.Data;
 
-/// <summary>The project dev split of SVAMP/CQA (README section 7): 0-based line indices of the train file.</summary>
+/// <summary>The project dev split of SVAMP/CQA (shared/datasets/README.md, section 7): 0-based line indices of the train file.</summary>
 internal static class DevIds
 {
     /// <summary>Reads <paramref name="path"/>; without that file, applies the project rule (index mod 10 = 9).</summary>
@@ -16,10 +16,10 @@ internal static class DevIds
             var t = line.Trim();
             if (t.Length == 0) continue;
             if (!int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-                throw ExampleJsonl.Error(path, number, $"'{t}' is not a record index (a non-negative integer)");
+                throw Jsonl.Error(path, number, $"'{t}' is not a record index (a non-negative integer)");
             if (id >= recordCount)
-                throw ExampleJsonl.Error(path, number, $"index {id} is out of range: {examplesPath} has {recordCount} records (0..{recordCount - 1})");
-            if (!ids.Add(id)) throw ExampleJsonl.Error(path, number, $"index {id} is listed twice");
+                throw Jsonl.Error(path, number, $"index {id} is out of range: {examplesPath} has {recordCount} records (0..{recordCount - 1})");
+            if (!ids.Add(id)) throw Jsonl.Error(path, number, $"index {id} is listed twice");
         }
         return ids;
     }

@@ -19,156 +19,96 @@ public static class ExampleJsonl
     {
         var examples = new List<Example>();
         var ids = new Dictionary<string, int>(StringComparer.Ordinal);
-        TaskKind? task = null;
-        MetricKind? metric = null;
-        int taskLine = 0, metricLine = 0;
+        var hints = new Hints(path);
         var first = true;
-        foreach (var (number, line) in TextFiles.Lines(text))
+        foreach (var (number, root) in Jsonl.Records(path, text))
         {
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            using var doc = ParseLine(path, number, line);
-            var root = doc.RootElement;
-            var hasInput = root.TryGetProperty("input", out _);
+            hints.Read(number, root);
+            var header = first && !root.TryGetProperty("input", out _) && hints.Any;
+            first = false;
+            if (header) continue;
+            examples.Add(ReadExample(path, number, root, ids));
+        }
+        if (examples.Count == 0) throw new StepDistillException($"{path}: no examples (the file is empty)");
+        return new Content(examples, hints.Task, hints.Metric);
+    }
 
+    static Example ReadExample(string path, int number, JsonElement root, Dictionary<string, int> ids)
+    {
+        var input = Jsonl.OptionalString(path, number, root, "input")
+            ?? throw Jsonl.Error(path, number, "missing required string field 'input'");
+        if (input.Length == 0) throw Jsonl.Error(path, number, "field 'input' is empty");
+        var id = Jsonl.IdOrLine(path, number, root);
+        Jsonl.CheckUnique(ids, id, path, number);
+        var label = Jsonl.OptionalString(path, number, root, "label");
+        var rationale = Jsonl.OptionalString(path, number, root, "rationale");
+        var teacherLabel = Jsonl.OptionalString(path, number, root, "teacher_label");
+        if (root.TryGetProperty("status", out var status) &&
+            !(status.ValueKind == JsonValueKind.String && status.ValueEquals(AnnotationStatus.Ok)))
+        {
+            // A failed annotation: whatever partial rationale it holds must not be trained on.
+            rationale = null;
+            teacherLabel = null;
+        }
+        return new Example(id, input, label, rationale, teacherLabel);
+    }
+
+    /// <summary>The <c>task</c>/<c>metric</c> hints seen so far; all that appear must agree.</summary>
+    sealed class Hints(string path)
+    {
+        int _taskLine, _metricLine;
+        public TaskKind? Task { get; private set; }
+        public MetricKind? Metric { get; private set; }
+        public bool Any => Task is not null || Metric is not null;
+
+        public void Read(int number, JsonElement root)
+        {
             if (root.TryGetProperty("task", out _))
             {
-                var name = OptionalString(path, number, root, "task");
-                if (!TaskKinds.TryFromName(name, out var k))
-                    throw Error(path, number, $"unknown task '{name}' (expected svamp, cqa, anli1 or esnli)");
-                if (task is { } prev && prev != k)
-                    throw Error(path, number, $"task '{name}' differs from the task given on line {taskLine}");
-                (task, taskLine) = (k, number);
+                var taskName = Jsonl.OptionalString(path, number, root, "task");
+                if (!TaskKinds.TryFromName(taskName, out var k))
+                    throw Jsonl.Error(path, number, $"unknown task '{taskName}' (expected svamp, cqa, anli1 or esnli)");
+                if (Task is { } prev && prev != k)
+                    throw Jsonl.Error(path, number, $"task '{taskName}' differs from the task given on line {_taskLine}");
+                (Task, _taskLine) = (k, number);
             }
             if (root.TryGetProperty("metric", out _))
             {
-                var name = OptionalString(path, number, root, "metric");
-                if (!MetricKinds.TryParse(name, out var m))
-                    throw Error(path, number, $"unknown metric '{name}' (expected exact or equation)");
-                if (metric is { } prev && prev != m)
-                    throw Error(path, number, $"metric '{name}' differs from the metric given on line {metricLine}");
-                (metric, metricLine) = (m, number);
+                var metricName = Jsonl.OptionalString(path, number, root, "metric");
+                if (!MetricKinds.TryParse(metricName, out var m))
+                    throw Jsonl.Error(path, number, $"unknown metric '{metricName}' (expected exact or equation)");
+                if (Metric is { } prev && prev != m)
+                    throw Jsonl.Error(path, number, $"metric '{metricName}' differs from the metric given on line {_metricLine}");
+                (Metric, _metricLine) = (m, number);
             }
-            var header = first && !hasInput && (task is not null || metric is not null);
-            first = false;
-            if (header) continue;
-
-            var input = OptionalString(path, number, root, "input")
-                ?? throw Error(path, number, "missing required string field 'input'");
-            if (input.Length == 0) throw Error(path, number, "field 'input' is empty");
-            var id = OptionalId(path, number, root) ?? number.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!ids.TryAdd(id, number))
-                throw Error(path, number, $"duplicate id '{id}' (first on line {ids[id]})");
-            var label = OptionalString(path, number, root, "label");
-            var rationale = OptionalString(path, number, root, "rationale");
-            var teacherLabel = OptionalString(path, number, root, "teacher_label");
-            if (root.TryGetProperty("status", out var status) &&
-                !(status.ValueKind == JsonValueKind.String && status.ValueEquals(AnnotationStatus.Ok)))
-            {
-                // A failed annotation: whatever partial rationale it holds must not be trained on.
-                rationale = null;
-                teacherLabel = null;
-            }
-            examples.Add(new Example(id, input, label, rationale, teacherLabel));
         }
-        if (examples.Count == 0) throw new StepDistillException($"{path}: no examples (the file is empty)");
-        return new Content(examples, task, metric);
     }
 
     /// <summary>
     /// Writes <paramref name="examples"/> in this format (null fields omitted, UTF-8, LF). With
     /// <paramref name="metric"/>, a header line <c>{"metric": ...}</c> comes first.
     /// </summary>
-    public static async Task WriteAsync(string path, IEnumerable<Example> examples, MetricKind? metric = null, CancellationToken cancellationToken = default)
+    public static Task WriteAsync(string path, IEnumerable<Example> examples, MetricKind? metric = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(examples);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        await using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
-        var buffer = new MemoryStream();
-        if (metric is { } m)
+        Action<Utf8JsonWriter>? header = metric is { } m ? w =>
         {
-            using (var w = new Utf8JsonWriter(buffer, JsonLines.WriterOptions))
-            {
-                w.WriteStartObject();
-                w.WriteString("metric", MetricKinds.Name(m));
-                w.WriteEndObject();
-            }
-            buffer.WriteByte((byte)'\n');
+            w.WriteStartObject();
+            w.WriteString("metric", MetricKinds.Name(m));
+            w.WriteEndObject();
         }
-        foreach (var ex in examples)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using (var w = new Utf8JsonWriter(buffer, JsonLines.WriterOptions))
-            {
-                w.WriteStartObject();
-                w.WriteString("id", ex.Id);
-                w.WriteString("input", ex.Input);
-                if (ex.Label is not null) w.WriteString("label", ex.Label);
-                if (ex.Rationale is not null) w.WriteString("rationale", ex.Rationale);
-                if (ex.TeacherLabel is not null) w.WriteString("teacher_label", ex.TeacherLabel);
-                w.WriteEndObject();
-            }
-            buffer.WriteByte((byte)'\n');
-            if (buffer.Length > 1 << 16)
-            {
-                await stream.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
-                buffer.SetLength(0);
-            }
-        }
-        await stream.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken).ConfigureAwait(false);
+        : null;
+        return Jsonl.WriteAsync(path, examples, Write, header, cancellationToken);
     }
 
-    internal static JsonDocument ParseLine(string path, int number, string line)
+    static void Write(Utf8JsonWriter w, Example ex)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(line);
-        }
-        catch (JsonException e)
-        {
-            throw Error(path, number, $"malformed JSON at byte {e.BytePositionInLine ?? 0} ({StripLocation(e.Message)})", e);
-        }
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
-        {
-            doc.Dispose();
-            throw Error(path, number, "expected a JSON object");
-        }
-        return doc;
-    }
-
-    /// <summary>A string field, null when absent or JSON null; any other type is an error.</summary>
-    internal static string? OptionalString(string path, int number, JsonElement obj, string name)
-    {
-        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind != JsonValueKind.String)
-            throw Error(path, number, $"field '{name}' must be a string, not {Kind(v)}");
-        return v.GetString();
-    }
-
-    static string? OptionalId(string path, int number, JsonElement obj)
-    {
-        if (obj.TryGetProperty("id", out var v) && v.ValueKind == JsonValueKind.Number) return v.GetRawText();
-        return OptionalString(path, number, obj, "id");
-    }
-
-    internal static string Kind(JsonElement v) => v.ValueKind switch
-    {
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Null => "null",
-        _ => v.ValueKind.ToString().ToLowerInvariant(),
-    };
-
-    internal static StepDistillException Error(string path, int line, string message, Exception? inner = null) =>
-        new($"{path}:{line}: {message}", inner);
-
-    // System.Text.Json appends "LineNumber: 0 | BytePositionInLine: n."; our message already names the line.
-    internal static string StripLocation(string message)
-    {
-        var i = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
-        return (i < 0 ? message : message[..i]).TrimEnd();
+        w.WriteStartObject();
+        w.WriteString("id", ex.Id);
+        w.WriteString("input", ex.Input);
+        if (ex.Label is not null) w.WriteString("label", ex.Label);
+        if (ex.Rationale is not null) w.WriteString("rationale", ex.Rationale);
+        if (ex.TeacherLabel is not null) w.WriteString("teacher_label", ex.TeacherLabel);
+        w.WriteEndObject();
     }
 }

@@ -5,7 +5,7 @@ namespace StepDistill.Data;
 
 /// <summary>
 /// Reads <c>llm/&lt;split&gt;_CoT_0.json, _1, ...</c> (each a JSON array of strings) and joins them in order:
-/// string j of file k belongs to record k·B + j (README section 4). Checks that the files are numbered
+/// string j of file k belongs to record k·B + j (shared/datasets/README.md, section 4). Checks that the files are numbered
 /// without gaps, that every file but the last holds the same count, and that the total equals the records.
 /// </summary>
 internal static class PalmOutputs
@@ -25,7 +25,8 @@ internal static class PalmOutputs
         }
         var stray = Directory.EnumerateFiles(dir, $"{fileSplit}_CoT_*.json").Where(f => !paths.Contains(f)).Order(StringComparer.Ordinal).ToList();
         if (stray.Count > 0)
-            throw new StepDistillException($"{dir}: PaLM output files must be numbered 0, 1, 2, ... without gaps, but {fileSplit}_CoT_{paths.Count}.json is missing while {string.Join(", ", stray.Select(Path.GetFileName))} exist");
+            throw new StepDistillException($"{dir}: PaLM output files must be numbered 0, 1, 2, ... without gaps, but " +
+                $"{fileSplit}_CoT_{paths.Count}.json is missing while {string.Join(", ", stray.Select(Path.GetFileName))} exist");
         if (paths.Count == 0) return null;
 
         var all = new List<(string, int, string)>(recordCount);
@@ -41,13 +42,15 @@ internal static class PalmOutputs
         {
             var bad = k < counts.Count - 1 ? counts[k] != counts[0] : counts[k] > counts[0];
             if (bad)
-                throw new StepDistillException($"{paths[k]}: holds {counts[k]} outputs but {Path.GetFileName(paths[0])} holds {counts[0]}; every file but the last must hold one full batch, and the last no more");
+                throw new StepDistillException($"{paths[k]}: holds {counts[k]} outputs but {Path.GetFileName(paths[0])} holds {counts[0]}; every file " +
+                    $"but the last must hold one full batch, and the last no more");
         }
         if (all.Count != recordCount)
         {
             var detail = string.Join(", ", paths.Select((p, k) => $"{Path.GetFileName(p)}: {counts[k]}"));
             throw new StepDistillException(
-                $"{examplesPath}:{Math.Min(all.Count, recordCount) + 1}: {examplesPath} has {recordCount} records but the PaLM outputs in {dir} hold {all.Count} ({detail}); they must match one to one");
+                $"{examplesPath}:{Math.Min(all.Count, recordCount) + 1}: {examplesPath} has {recordCount} records but the PaLM outputs in {dir} hold " +
+                    $"{all.Count} ({detail}); they must match one to one");
         }
         return all.ToArray();
     }
@@ -68,7 +71,8 @@ internal static class PalmOutputs
                 if (reader.TokenType != JsonTokenType.String)
                 {
                     throw new StepDistillException(
-                        $"{path}:{LineOf(bytes, reader.TokenStartIndex)}: item {items.Count} is {reader.TokenType.ToString().ToLowerInvariant()}, expected a string");
+                        $"{path}:{LineOf(bytes, reader.TokenStartIndex)}: item {items.Count} is {reader.TokenType.ToString().ToLowerInvariant()}, " +
+                            $"expected a string");
                 }
                 items.Add(reader.GetString()!);
             }
@@ -77,7 +81,7 @@ internal static class PalmOutputs
         }
         catch (JsonException e)
         {
-            throw new StepDistillException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON ({ExampleJsonl.StripLocation(e.Message)})", e);
+            throw new StepDistillException($"{path}:{(e.LineNumber ?? 0) + 1}: malformed JSON ({Jsonl.StripLocation(e.Message)})", e);
         }
         return items;
     }

@@ -7,9 +7,13 @@ public enum TaskKind
 {
     /// <summary>Our own JSONL: inputs and labels are used as written.</summary>
     Generic,
+    /// <summary>SVAMP: arithmetic word problems; the label is an equation, scored by its value.</summary>
     Svamp,
+    /// <summary>CommonsenseQA: five-way multiple choice; the label is the answer text.</summary>
     Cqa,
+    /// <summary>ANLI (round 1): natural language inference; premise and hypothesis joined by <c>&lt;/s&gt;</c>.</summary>
     Anli,
+    /// <summary>e-SNLI: natural language inference with human explanations; same input form as ANLI.</summary>
     Esnli,
 }
 

@@ -15,7 +15,9 @@ public sealed class TruncationCounter
     /// <summary>Number of targets (labels or rationales) that were longer than their limit.</summary>
     public int TruncatedTargets => Volatile.Read(ref _targets);
 
+    /// <summary>Inputs counted so far.</summary>
     public int InputsSeen => Volatile.Read(ref _inputsSeen);
+    /// <summary>Targets (labels and rationales) counted so far.</summary>
     public int TargetsSeen => Volatile.Read(ref _targetsSeen);
 
     /// <summary>Truncates an encoded input to <paramref name="maxLength"/> tokens.</summary>

@@ -10,6 +10,7 @@ namespace StepDistill.Tokenization;
 /// </summary>
 public sealed class ByteTokenizer : ITextTokenizer
 {
+    /// <summary>The sentinel ids (<c>&lt;extra_id_N&gt;</c>) a ByT5 vocabulary ends with.</summary>
     public const int DefaultExtraIds = 125;
     const int Offset = 3;           // pad, eos, unk come before the bytes
     const int FirstSentinel = Offset + 256;
@@ -17,6 +18,7 @@ public sealed class ByteTokenizer : ITextTokenizer
 
     readonly SpecialTokenMatcher _specials;
 
+    /// <summary>A ByT5 tokenizer with <paramref name="extraIds"/> sentinel ids after the 256 byte ids and 3 special ids.</summary>
     public ByteTokenizer(int extraIds = DefaultExtraIds)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(extraIds);
@@ -36,6 +38,7 @@ public sealed class ByteTokenizer : ITextTokenizer
     /// <summary>Number of sentinel tokens after the byte ids.</summary>
     public int ExtraIds { get; }
 
+    /// <summary>Special ids, byte ids and sentinels.</summary>
     public int VocabSize => FirstSentinel + ExtraIds;
 
     /// <summary>Id of the sentinel <c>&lt;extra_id_k&gt;</c> (259 + k, as in HF's ByT5Tokenizer).</summary>
@@ -46,6 +49,7 @@ public sealed class ByteTokenizer : ITextTokenizer
         return FirstSentinel + k;
     }
 
+    /// <summary>The UTF-8 bytes of <paramref name="text"/> as ids (byte + 3), then EOS when <paramref name="addEos"/>.</summary>
     public int[] Encode(string text, bool addEos = true)
     {
         ArgumentNullException.ThrowIfNull(text);

@@ -7,8 +7,11 @@ namespace StepDistill.Tokenization;
 /// </summary>
 public interface ITextTokenizer
 {
+    /// <summary>The padding id (T5 convention; also the decoder start token).</summary>
     const int PadId = 0;
+    /// <summary>The end-of-sequence id <c>&lt;/s&gt;</c>.</summary>
     const int EosId = 1;
+    /// <summary>The unknown-token id <c>&lt;unk&gt;</c>.</summary>
     const int UnkId = 2;
 
     /// <summary>Number of ids this tokenizer can produce (the model's embedding may be larger).</summary>

@@ -13,7 +13,9 @@ namespace StepDistill.Tokenization;
 /// </summary>
 public sealed class T5Tokenizer : ITextTokenizer
 {
+    /// <summary>The SentencePiece model file of a T5 checkpoint folder.</summary>
     public const string ModelFileName = "spiece.model";
+    /// <summary>The sentinel ids (<c>&lt;extra_id_N&gt;</c>) T5 appends after the SentencePiece vocabulary.</summary>
     public const int DefaultExtraIds = 100;
     const char SpaceSymbol = '\u2581'; // ▁, SentencePiece's escaped space
 
@@ -81,6 +83,7 @@ public sealed class T5Tokenizer : ITextTokenizer
     /// <summary>Number of sentinel tokens <c>&lt;extra_id_k&gt;</c> after the pieces.</summary>
     public int ExtraIds { get; }
 
+    /// <summary>SentencePiece pieces plus sentinels.</summary>
     public int VocabSize => PieceCount + ExtraIds;
 
     /// <summary>Id of the sentinel <c>&lt;extra_id_k&gt;</c>.</summary>
@@ -91,6 +94,7 @@ public sealed class T5Tokenizer : ITextTokenizer
         return VocabSize - 1 - k;
     }
 
+    /// <summary>The ids of <paramref name="text"/> as Hugging Face's T5 tokenizer gives them, then EOS when <paramref name="addEos"/>.</summary>
     public int[] Encode(string text, bool addEos = true)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -159,6 +163,7 @@ public sealed class T5Tokenizer : ITextTokenizer
         foreach (var c in span) run.Append(c == SpaceSymbol ? ' ' : c);
     }
 
+    /// <summary>The piece for <paramref name="id"/> (special tokens and sentinels by name).</summary>
     public string IdToToken(int id)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(id);

@@ -14,6 +14,7 @@ namespace StepDistill.Tokenization;
 /// </summary>
 public sealed partial class WordLevelTokenizer : ITextTokenizer
 {
+    /// <summary>The tokenizer file of a word-level vocabulary (Hugging Face <c>tokenizers</c> JSON).</summary>
     public const string FileName = "tokenizer.json";
     const string Pad = "<pad>", Eos = "</s>", Unk = "<unk>";
 
@@ -31,6 +32,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
         for (int i = 0; i < tokens.Length; i++) _ids.Add(tokens[i], i);
     }
 
+    /// <summary>The number of words in the vocabulary, special tokens included.</summary>
     public int VocabSize => _tokens.Length;
 
     /// <summary>The vocabulary in id order (pad, EOS, unk first).</summary>
@@ -67,6 +69,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
     /// <summary>The id of <paramref name="token"/>, or unk.</summary>
     public int TokenToId(string token) => _ids.TryGetValue(token, out var id) ? id : ITextTokenizer.UnkId;
 
+    /// <summary>The ids of the words of <paramref name="text"/> (unknown words as UNK), then EOS when <paramref name="addEos"/>.</summary>
     public int[] Encode(string text, bool addEos = true)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -81,6 +84,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
         return [.. ids];
     }
 
+    /// <summary>The words of <paramref name="ids"/> joined by spaces; special tokens left out when <paramref name="skipSpecialTokens"/>.</summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -95,6 +99,7 @@ public sealed partial class WordLevelTokenizer : ITextTokenizer
         return sb.ToString();
     }
 
+    /// <summary>The word for <paramref name="id"/>.</summary>
     public string IdToToken(int id)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(id);

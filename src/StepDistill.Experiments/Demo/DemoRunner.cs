@@ -14,12 +14,12 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Demo;
 
 /// <summary>Sizes and budget of a demo run. <see cref="Default"/> fits about 15 minutes on 2 cores; <see cref="Quick"/> about one.</summary>
-public sealed record DemoOptions
+internal sealed record DemoOptions
 {
     public string Out { get; init; } = "demo-out";
     /// <summary><c>simulated</c> (offline, built in) or any <c>--teacher</c> spec of the annotate verb.</summary>
     public string Teacher { get; init; } = "simulated";
-    public double TeacherErrorRate { get; init; } = 0.05;
+    public double TeacherErrorRate { get; init; } = new SimulatedTeacherOptions().ErrorRate;
     public LegsTaskOptions Task { get; init; } = new();
     public IReadOnlyList<double> Fractions { get; init; } = [0.125, 0.25, 0.5, 1.0];
     public IReadOnlyList<int> Seeds { get; init; } = [0];
@@ -55,7 +55,7 @@ public sealed record DemoOptions
 /// the real annotate pipeline (prompt, parse, cache, concurrency), train standard fine-tuning and distilling
 /// step-by-step students at several data sizes, evaluate each on the test split, and write the report.
 /// </summary>
-public sealed class DemoRunner(DemoOptions options, Action<string> log)
+internal sealed class DemoRunner(DemoOptions options, Action<string> log)
 {
     public const string SimulatedPrefix = "simulated";
 
@@ -69,10 +69,11 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
 
     static TeacherClient CreateSimulated(string value, TeacherOptions _)
     {
-        var rate = string.IsNullOrEmpty(value) ? 0.05
+        var rate = string.IsNullOrEmpty(value) ? new SimulatedTeacherOptions().ErrorRate
             : double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) ? r
             : throw StepDistillException.InvalidOption("Teacher", $"simulated:{value}", "expected an error rate such as simulated:0.05");
-        return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix, SimulatedTeacherChatClient.ModelName);
+        return new TeacherClient(new SimulatedTeacherChatClient(new SimulatedTeacherOptions { ErrorRate = rate }), SimulatedPrefix,
+            SimulatedTeacherChatClient.ModelName);
     }
 
     public async Task<(string Table, IReadOnlyList<CellResult> Results)> RunAsync(CancellationToken ct = default)
@@ -94,12 +95,15 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
 
         // 2. The teacher, through the real annotate pipeline (cached: a re-run asks nothing again).
         var t = Stopwatch.StartNew();
-        var teacherSpec = options.Teacher == SimulatedPrefix ? string.Create(CultureInfo.InvariantCulture, $"{SimulatedPrefix}:{options.TeacherErrorRate}") : options.Teacher;
+        var teacherSpec = options.Teacher == SimulatedPrefix ? string.Create(CultureInfo.InvariantCulture,
+            $"{SimulatedPrefix}:{options.TeacherErrorRate}") : options.Teacher;
         using (var teacher = TeacherFactory.Create(teacherSpec, new TeacherOptions(), Teachers))
         {
-            var annotator = new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, Prompts), new AnnotateOptions { Concurrency = options.AnnotateConcurrency, MaxOutputTokens = 200 });
+            var annotator = new Annotator(teacher, PromptLibrary.Resolve(LegsTask.Name, Prompts),
+                new AnnotateOptions { Concurrency = options.AnnotateConcurrency, MaxOutputTokens = 200 });
             var summary = await annotator.RunAsync(inputs, Path.Combine(dataDir, "train.jsonl"), null, ct);
-            log($"teacher {teacher.Id}:{teacher.Model}{(options.Teacher == SimulatedPrefix ? " (SIMULATED, offline)" : "")}: {summary.Ok} ok, {summary.Unparseable} unparseable, {summary.Failed} failed, {summary.Skipped} already done");
+            log($"teacher {teacher.Id}:{teacher.Model}{(options.Teacher == SimulatedPrefix ? " (SIMULATED, offline)" : "")}: {summary.Ok} ok, " +
+                $"{summary.Unparseable} unparseable, {summary.Failed} failed, {summary.Skipped} already done");
         }
         timings["teacher annotation"] = t.Elapsed.TotalSeconds;
         var train = await DatasetLoader.LoadAsync(dataDir, "train", MetricKind.Exact, ct);
@@ -117,21 +121,33 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
         var test = await DatasetLoader.LoadAsync(dataDir, "test", MetricKind.Exact, ct);
         // Both students learn the gold labels (the paper's comparison with human-labelled data); step-by-step adds
         // the teacher's rationales as its second task.
-        var grid = new ExperimentGrid([MethodSpec.Parse("standard:gold"), MethodSpec.Parse("step-by-step:gold")], options.Fractions, options.Seeds, [0.5]);
-        var runner = new ExperimentRunner(options.Training with { Tokenizer = tokenizerDir }, outDir, log) { ChildProcess = ChildProcess, Parallel = options.Parallel };
+        var grid = new ExperimentGrid([MethodSpec.Parse("standard:gold"), MethodSpec.Parse("step-by-step:gold")], options.Fractions, options.Seeds, [Alpha]);
+        var runner = new ExperimentRunner(options.Training with { Tokenizer = tokenizerDir }, outDir, log)
+        {
+            ChildProcess = ChildProcess,
+            Parallel = options.Parallel
+        };
         var results = await runner.RunAsync(grid, dataDir, dataDir, test, ct);
         timings["student training and evaluation"] = t.Elapsed.TotalSeconds;
         timings["total"] = clock.Elapsed.TotalSeconds;
 
         var o = options.Training;
-        var setup = string.Create(CultureInfo.InvariantCulture, $"""
-            - task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); {splits.Train.Count} train / {splits.Dev.Count} dev / {splits.Test.Count} test questions, seed {options.Task.Seed}
-            - teacher: {(options.Teacher == SimulatedPrefix ? $"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); a real LLM teacher can replace it" : options.Teacher)}, through the annotate pipeline
-            - student: from-scratch `{o.Model}` T5 with a word-level vocabulary built from the task; same initialisation for both methods (seed)
-            - training: {o.MaxSteps} steps, batch {o.BatchSize}, AdamW lr {o.LearningRate}, warm-up {o.WarmupSteps}, linear decay, weight decay {o.WeightDecay}; checkpoint chosen on dev every {o.EvalEvery} steps
-            - standard fine-tuning: input → gold label; distilling step-by-step: `predict:` input → gold label and `explain:` input → teacher rationale, α = 0.5
-            - fractions {string.Join(", ", options.Fractions.Select(f => f.ToString("P1", CultureInfo.InvariantCulture)))} of the training set (nested subsets); seeds {string.Join(", ", options.Seeds)}; accuracy is exact match on the test split
-            """);
+        var teacherLine = options.Teacher == SimulatedPrefix
+            ? I($"SIMULATED offline teacher (`{SimulatedTeacherChatClient.ModelName}`, error rate {options.TeacherErrorRate:P0}); ") +
+              "a real LLM teacher can replace it"
+            : options.Teacher;
+        var fractions = string.Join(", ", options.Fractions.Select(f => f.ToString("P1", CultureInfo.InvariantCulture)));
+        var setup = string.Join("\n",
+            I($"- task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); ") +
+            I($"{splits.Train.Count} train / {splits.Dev.Count} dev / {splits.Test.Count} test questions, seed {options.Task.Seed}"),
+            $"- teacher: {teacherLine}, through the annotate pipeline",
+            $"- student: from-scratch `{o.Model}` T5 with a word-level vocabulary built from the task; same initialisation for both methods (seed)",
+            I($"- training: {o.MaxSteps} steps, batch {o.BatchSize}, AdamW lr {o.LearningRate}, warm-up {o.WarmupSteps}, linear decay, ") +
+            I($"weight decay {o.WeightDecay}; checkpoint chosen on dev every {o.EvalEvery} steps"),
+            "- standard fine-tuning: input → gold label; distilling step-by-step: `predict:` input → gold label and " +
+            I($"`explain:` input → teacher rationale, α = {Alpha}"),
+            I($"- fractions {fractions} of the training set (nested subsets); seeds {string.Join(", ", options.Seeds)}; ") +
+            "accuracy is exact match on the test split");
         var info = new ReportInfo("Distilling step-by-step vs standard fine-tuning (built-in demo)", setup, teacherReport.Accuracy,
                                   options.Teacher == SimulatedPrefix ? "simulated teacher" : options.Teacher, train.Count, timings);
         var table = Report.Write(outDir, info, results);
@@ -140,4 +156,9 @@ public sealed class DemoRunner(DemoOptions options, Action<string> log)
 
     /// <summary>How to start the CLI for parallel cells; set by the CLI (null: cells run one at a time in-process).</summary>
     public CellProcess? ChildProcess { get; init; }
+
+    /// <summary>The label-loss weight of the demo's step-by-step students (the paper's 0.5).</summary>
+    const double Alpha = 0.5;
+
+    static string I(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

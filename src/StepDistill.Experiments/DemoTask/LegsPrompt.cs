@@ -3,7 +3,7 @@ using System.Text;
 namespace StepDistill.Experiments.DemoTask;
 
 /// <summary>One worked example of the few-shot prompt.</summary>
-public sealed record LegsExemplar(string Input, string Rationale, string Answer);
+internal sealed record LegsExemplar(string Input, string Rationale, string Answer);
 
 /// <summary>
 /// The built-in few-shot chain-of-thought prompt for <see cref="LegsTask"/>, in the teacher pipeline's prompt-file
@@ -11,7 +11,7 @@ public sealed record LegsExemplar(string Input, string Rationale, string Answer)
 /// <c>[answer]</c> blocks). Answers are plain integers, so the generic <c>text</c> answer parser reads them;
 /// a teacher writes "... So the answer is 14.".
 /// </summary>
-public static class LegsPrompt
+internal static class LegsPrompt
 {
     /// <summary>The instruction a teacher gets.</summary>
     public const string Instructions =
@@ -28,7 +28,8 @@ public static class LegsPrompt
         {
             var legs = animals.Select(a => LegsTask.Animals[a]).ToArray();
             var total = legs.Sum();
-            return new LegsExemplar(LegsTask.FormatQuestion(animals), LegsRationale.Write(animals, legs, total, i), total.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return new LegsExemplar(LegsTask.FormatQuestion(animals), LegsRationale.Write(animals, legs, total, i),
+                total.ToString(System.Globalization.CultureInfo.InvariantCulture));
         })];
     }
 

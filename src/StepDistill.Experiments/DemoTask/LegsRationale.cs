@@ -8,7 +8,7 @@ namespace StepDistill.Experiments.DemoTask;
 /// varies its wording. Every phrasing names each animal's legs in question order and ends with the sum, so the
 /// information a student can learn from is the same whichever phrasing is drawn.
 /// </summary>
-public static class LegsRationale
+internal static class LegsRationale
 {
     /// <summary>Number of phrasings <see cref="Write"/> knows.</summary>
     public const int Variants = 4;

@@ -11,7 +11,7 @@ namespace StepDistill.Experiments.DemoTask;
 /// search recommends (BENCHMARKS.md, "Demo design search"): 4 animals per question and a 16000-question pool, so that
 /// 12.5 % of it (2000) is still enough for the rationale to generalise.
 /// </summary>
-public sealed record LegsTaskOptions
+internal sealed record LegsTaskOptions
 {
     /// <summary>Everything generated (which questions, which split) follows from this seed.</summary>
     public int Seed { get; init; }
@@ -33,7 +33,7 @@ public sealed record LegsTaskOptions
 }
 
 /// <summary>One question: the animals in order and the number of legs each has (the gold intermediate steps).</summary>
-public sealed record LegsQuestion(string Id, IReadOnlyList<string> Animals, IReadOnlyList<int> Legs)
+internal sealed record LegsQuestion(string Id, IReadOnlyList<string> Animals, IReadOnlyList<int> Legs)
 {
     /// <summary>The question text, e.g. <c>How many legs in total: spider, cat, hen?</c></summary>
     public string Input => LegsTask.FormatQuestion(Animals);
@@ -49,7 +49,7 @@ public sealed record LegsQuestion(string Id, IReadOnlyList<string> Animals, IRea
 }
 
 /// <summary>The generated splits; disjoint by question text.</summary>
-public sealed record LegsTaskSplits(IReadOnlyList<LegsQuestion> Train, IReadOnlyList<LegsQuestion> Dev, IReadOnlyList<LegsQuestion> Test)
+internal sealed record LegsTaskSplits(IReadOnlyList<LegsQuestion> Train, IReadOnlyList<LegsQuestion> Dev, IReadOnlyList<LegsQuestion> Test)
 {
     /// <summary>One split (<c>train</c>, <c>dev</c> or <c>test</c>) as a data set scored by exact match.</summary>
     public Dataset ToDataset(string split)
@@ -72,7 +72,7 @@ public sealed record LegsTaskSplits(IReadOnlyList<LegsQuestion> Train, IReadOnly
 /// steps. A student trained only on totals must untangle each animal's share from sums; the teacher's rationale
 /// ("A spider has 8 legs, ...") states every share, which is the information step-by-step distillation transfers.
 /// </summary>
-public static partial class LegsTask
+internal partial class LegsTask
 {
     /// <summary>Name of the task (prompt name and data set name).</summary>
     public const string Name = "legs";
@@ -117,7 +117,8 @@ public static partial class LegsTask
         long total = (long)options.TrainSize + options.DevSize + options.TestSize;
         // Rejection sampling slows down near exhaustion; half the space is plenty for any demo.
         if (total > possible / 2)
-            throw new StepDistillException($"{total} questions requested but only {possible} distinct ones exist with {options.MinAnimals}-{options.MaxAnimals} animals; ask for fewer");
+            throw new StepDistillException($"{total} questions requested but only {possible} distinct ones exist with " +
+                $"{options.MinAnimals}-{options.MaxAnimals} animals; ask for fewer");
 
         var rng = new Random(options.Seed);
         var seen = new HashSet<string>(StringComparer.Ordinal);

@@ -4,7 +4,7 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Runner;
 
 /// <summary>A training method with its label source, e.g. <c>standard:gold</c> or <c>step-by-step:teacher</c>.</summary>
-public sealed record MethodSpec(Method Method, LabelSource Labels)
+internal sealed record MethodSpec(Method Method, LabelSource Labels)
 {
     public string Name => $"{Method.Name()}:{Labels.Name()}";
 
@@ -19,7 +19,7 @@ public sealed record MethodSpec(Method Method, LabelSource Labels)
 }
 
 /// <summary>One cell of the grid: a method at a data fraction, a seed and an α.</summary>
-public sealed record Cell(MethodSpec Method, double Fraction, int Seed, double Alpha)
+internal sealed record Cell(MethodSpec Method, double Fraction, int Seed, double Alpha)
 {
     /// <summary>The cell's folder name, stable across runs so a re-run finds finished cells.</summary>
     public string Key => string.Create(CultureInfo.InvariantCulture,
@@ -27,7 +27,8 @@ public sealed record Cell(MethodSpec Method, double Fraction, int Seed, double A
 }
 
 /// <summary>Methods × fractions × seeds (× α for step-by-step).</summary>
-public sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnlyList<double> Fractions, IReadOnlyList<int> Seeds, IReadOnlyList<double> Alphas)
+internal sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnlyList<double> Fractions, IReadOnlyList<int> Seeds,
+    IReadOnlyList<double> Alphas)
 {
     public IEnumerable<Cell> Cells()
     {
@@ -41,11 +42,13 @@ public sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnly
 
     public static IReadOnlyList<double> ParseDoubles(string s, string option) =>
         s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-         .Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} {s}: '{x}' is not a number"))
+         .Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} " +
+             $"{s}: '{x}' is not a number"))
          .ToList();
 
     public static IReadOnlyList<int> ParseInts(string s, string option) =>
         s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-         .Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} {s}: '{x}' is not an integer"))
+         .Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new StepDistillException($"{option} " +
+             $"{s}: '{x}' is not an integer"))
          .ToList();
 }

@@ -9,7 +9,7 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Runner;
 
 /// <summary>The outcome of one finished cell, saved as <c>cells/&lt;key&gt;/cell.json</c>.</summary>
-public sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, string EvalSplit, double? BestDevAccuracy,
+internal sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, string EvalSplit, double? BestDevAccuracy,
                                 double TrainSeconds, int TrainExamples)
 {
     public JsonObject ToJson() => new()
@@ -30,17 +30,17 @@ public sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount, s
 }
 
 /// <summary>One cell for a child process to train: its options file (<see cref="TrainingOptions.ToJson"/>'s form), data and run folder.</summary>
-public sealed record CellJob(string OptionsFile, string TrainPath, string? DevPath, string OutDir);
+internal sealed record CellJob(string OptionsFile, string TrainPath, string? DevPath, string OutDir);
 
 /// <summary>The command that trains <paramref name="job"/> in a child process (output is redirected by the runner).</summary>
-public delegate ProcessStartInfo CellProcess(CellJob job);
+internal delegate ProcessStartInfo CellProcess(CellJob job);
 
 /// <summary>
 /// Runs every cell of a grid: trains a student (in this process, or as parallel child processes of the CLI, one
 /// libtorch thread each), evaluates its best checkpoint, and records the result. Finished cells are skipped on a
 /// re-run; an interrupted cell resumes from its last checkpoint.
 /// </summary>
-public sealed class ExperimentRunner
+internal sealed class ExperimentRunner
 {
     readonly TrainingOptions baseOptions;
     readonly string outDir;
@@ -98,11 +98,13 @@ public sealed class ExperimentRunner
                 {
                     using var student = T5Student.Load(trained.BestCheckpoint);
                     var report = Predictor.Evaluate(student, evalSet, options.EvalBatchSize, options.MaxNewTokens, options.MaxInputLength, ct: ct);
-                    var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds, trained.TrainExamples);
+                    var result = new CellResult(cell, report.Accuracy, report.Total, evalSet.Split, trained.BestDevAccuracy, trained.TrainSeconds,
+                        trained.TrainExamples);
                     FileOps.WriteAllText(Path.Combine(dir, "cell.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                     results[i] = result;
                     var n = Interlocked.Increment(ref done);
-                    log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% ({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
+                    log(string.Create(CultureInfo.InvariantCulture, $"cell {cell.Key}: {evalSet.Split} accuracy {report.Accuracy * 100:F1}% " +
+                        $"({n}/{cells.Count} done, {trained.TrainSeconds:F0} s training)"));
                 }
                 finally { evalLock.Release(); }
             }
@@ -114,7 +116,11 @@ public sealed class ExperimentRunner
 
     TrainingOptions OptionsFor(Cell cell) => baseOptions with
     {
-        Method = cell.Method.Method, Labels = cell.Method.Labels, Alpha = cell.Alpha, Fraction = cell.Fraction, Seed = cell.Seed,
+        Method = cell.Method.Method,
+        Labels = cell.Method.Labels,
+        Alpha = cell.Alpha,
+        Fraction = cell.Fraction,
+        Seed = cell.Seed,
         Threads = ChildProcess is null ? baseOptions.Threads : 1,
     };
 

@@ -7,14 +7,14 @@ using StepDistill.Training;
 namespace StepDistill.Experiments.Runner;
 
 /// <summary>What a report says besides the cell results.</summary>
-public sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
+internal sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
                                 IReadOnlyDictionary<string, double> TimingsSeconds);
 
 /// <summary>
 /// Writes <c>report.md</c> (table, setup, teacher accuracy, timings), <c>accuracy_vs_data.png</c> (accuracy against
 /// training-set size, one line per method with the spread over seeds) and <c>results.json</c>.
 /// </summary>
-public static class Report
+internal static class Report
 {
     public const string MarkdownFile = "report.md";
     public const string PlotFile = "accuracy_vs_data.png";
@@ -25,7 +25,8 @@ public static class Report
     public sealed record Point(string Method, double Fraction, double Mean, double Std, int Seeds);
 
     static string MethodLabel(Cell c) => c.Method.Method == Training.Method.StepByStep
-        ? (c.Alpha == 0.5 ? $"{c.Method.Method.Name()} ({c.Method.Labels.Name()})" : string.Create(CultureInfo.InvariantCulture, $"{c.Method.Method.Name()} ({c.Method.Labels.Name()}, α={c.Alpha:0.###})"))
+        ? (c.Alpha == 0.5 ? $"{c.Method.Method.Name()} ({c.Method.Labels.Name()})" : string.Create(CultureInfo.InvariantCulture,
+            $"{c.Method.Method.Name()} ({c.Method.Labels.Name()}, α={c.Alpha:0.###})"))
         : c.Method.Labels == Training.LabelSource.Gold ? "standard fine-tuning" : "standard distillation";
 
     public static IReadOnlyList<Point> Aggregate(IReadOnlyList<CellResult> results) =>
@@ -52,7 +53,8 @@ public static class Report
             foreach (var f in fractions)
             {
                 var p = points.FirstOrDefault(x => x.Method == method && x.Fraction == f);
-                sb.Append(p is null ? " |" : string.Create(CultureInfo.InvariantCulture, $" {p.Mean * 100:F1}{(p.Seeds > 1 ? $" ± {p.Std * 100:F1}" : "")} |"));
+                var spread = p is { Seeds: > 1 } ? string.Create(CultureInfo.InvariantCulture, $" ± {p.Std * 100:F1}") : "";
+                sb.Append(p is null ? " |" : string.Create(CultureInfo.InvariantCulture, $" {p.Mean * 100:F1}{spread} |"));
             }
             sb.Append('\n');
         }
@@ -96,14 +98,19 @@ public static class Report
         md.Append(table).Append('\n');
         md.Append("![accuracy against training-set size](").Append(PlotFile).Append(")\n\n");
         if (info.TeacherAccuracy is { } ta)
-            md.Append(CultureInfo.InvariantCulture, $"Teacher accuracy on the training set: {ta * 100:F1}%").Append(info.TeacherNote is null ? "" : $" ({info.TeacherNote})").Append(".\n\n");
+            md.Append(CultureInfo.InvariantCulture, $"Teacher accuracy on the training set: {ta * 100:F1}%").Append(info.TeacherNote is null ? "" : $" " +
+                $"({info.TeacherNote})").Append(".\n\n");
         md.Append("## Setup\n\n").Append(info.Setup.TrimEnd()).Append("\n\n");
         md.Append("## Timings\n\n| stage | seconds |\n| --- | ---: |\n");
         foreach (var (k, v) in info.TimingsSeconds) md.Append(CultureInfo.InvariantCulture, $"| {k} | {v:F1} |\n");
-        md.Append("\n## Runs\n\n| method | labels | α | fraction | seed | ").Append(split).Append(" accuracy | best dev accuracy | training s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        md.Append("\n## Runs\n\n| method | labels | α | fraction | seed | ").Append(split).Append(" accuracy | best dev accuracy | training s |\n| --- " +
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         foreach (var r in results.OrderBy(r => r.Cell.Method.Name, StringComparer.Ordinal).ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
             md.Append(CultureInfo.InvariantCulture,
-                $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | {(r.Cell.Method.Method == Method.StepByStep ? r.Cell.Alpha.ToString("0.###", CultureInfo.InvariantCulture) : "")} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | {(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
+                $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | " +
+                    $"{(r.Cell.Method.Method == Method.StepByStep ? r.Cell.Alpha.ToString("0.###", CultureInfo.InvariantCulture) : "")} | " +
+                        $"{r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | " +
+                            $"{(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
         FileOps.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
         return table;
     }

@@ -7,7 +7,7 @@ using StepDistill.Experiments.DemoTask;
 namespace StepDistill.Experiments.SimulatedTeacher;
 
 /// <summary>Behaviour of a <see cref="SimulatedTeacherChatClient"/>.</summary>
-public sealed record SimulatedTeacherOptions
+internal sealed record SimulatedTeacherOptions
 {
     /// <summary>Fraction of answers with a mistake, 0..1. Half the mistakes are a wrong step that carries into
     /// the total (a wrong leg count), half a slip in the final sum, as a real LLM's errors are.</summary>
@@ -25,7 +25,7 @@ public sealed record SimulatedTeacherOptions
 /// Output is a pure function of (question, request seed, options), so caching and reruns are reproducible;
 /// requests with different <see cref="ChatOptions.Seed"/> (self-consistency samples) differ in phrasing and mistakes.
 /// </summary>
-public sealed class SimulatedTeacherChatClient : IChatClient
+internal sealed class SimulatedTeacherChatClient : IChatClient
 {
     /// <summary>The model id this client reports; it says "simulated" wherever it is recorded.</summary>
     public const string ModelName = "simulated-teacher-legs";

@@ -189,7 +189,9 @@ internal static class PickleGlobalScanner
                 case (byte)'0': Pop(); break;                                    // POP
                 case (byte)'1': PopMark(); break;                                // POP_MARK
                 case (byte)'2': { var v = Pop(); stack.Add(v); stack.Add(v); break; } // DUP
-                case (byte)'F': case (byte)'I': case (byte)'L':                   // FLOAT, INT, LONG (text)
+                case (byte)'F':
+                case (byte)'I':
+                case (byte)'L':                   // FLOAT, INT, LONG (text)
                     ReadLine(p); stack.Add(Other); break;
                 case (byte)'S':                                                   // STRING (quoted repr)
                     stack.Add(ReadLine(p).Trim('\'', '"')); break;
@@ -214,7 +216,10 @@ internal static class PickleGlobalScanner
                 case 0x8e: case 0x96: { long n = I64(p); Skip(n); stack.Add(Other); break; }    // BINBYTES8, BYTEARRAY8
                 case 0x97: stack.Add(Other); break;                                // NEXT_BUFFER
                 case 0x98: break;                                                  // READONLY_BUFFER
-                case (byte)'}': case (byte)']': case (byte)')': case 0x8f:         // EMPTY_DICT/LIST/TUPLE/SET
+                case (byte)'}':
+                case (byte)']':
+                case (byte)')':
+                case 0x8f:         // EMPTY_DICT/LIST/TUPLE/SET
                     stack.Add(Other); break;
                 case (byte)'a': Pop(); break;                                      // APPEND
                 case (byte)'e': case (byte)'u': case 0x90: PopMark(); break;       // APPENDS, SETITEMS, ADDITEMS
@@ -223,7 +228,10 @@ internal static class PickleGlobalScanner
                 case (byte)'R': Pop(); Pop(); stack.Add(Other); break;             // REDUCE
                 case 0x81: Pop(); Pop(); stack.Add(Other); break;                  // NEWOBJ
                 case 0x92: Pop(); Pop(); Pop(); stack.Add(Other); break;           // NEWOBJ_EX
-                case (byte)'t': case (byte)'l': case (byte)'d': case 0x91:         // TUPLE, LIST, DICT, FROZENSET
+                case (byte)'t':
+                case (byte)'l':
+                case (byte)'d':
+                case 0x91:         // TUPLE, LIST, DICT, FROZENSET
                     PopMark(); stack.Add(Other); break;
                 case 0x85: Pop(); stack.Add(Other); break;                         // TUPLE1
                 case 0x86: Pop(); Pop(); stack.Add(Other); break;                  // TUPLE2
@@ -231,24 +239,26 @@ internal static class PickleGlobalScanner
                 case (byte)'o': PopMark(); stack.Add(Other); break;                // OBJ (class is the first item after MARK)
                 case (byte)'c':                                                    // GLOBAL module\nname\n
                 case (byte)'i':                                                    // INST module\nname\n
-                {
-                    var module = ReadLine(p);
-                    var name = ReadLine(p);
-                    AddGlobal(module, name);
-                    if (op == (byte)'i') PopMark();
-                    stack.Add(Other);
-                    break;
-                }
+                    {
+                        var module = ReadLine(p);
+                        var name = ReadLine(p);
+                        AddGlobal(module, name);
+                        if (op == (byte)'i') PopMark();
+                        stack.Add(Other);
+                        break;
+                    }
                 case 0x93:                                                         // STACK_GLOBAL
-                {
-                    var name = Pop();
-                    var module = Pop();
-                    if (module is string m && name is string n) AddGlobal(m, n);
-                    else found.Add("<STACK_GLOBAL with a computed module or name>");
-                    stack.Add(Other);
-                    break;
-                }
-                case 0x82: case 0x83: case 0x84:                                   // EXT1/2/4: copyreg extension registry
+                    {
+                        var name = Pop();
+                        var module = Pop();
+                        if (module is string m && name is string n) AddGlobal(m, n);
+                        else found.Add("<STACK_GLOBAL with a computed module or name>");
+                        stack.Add(Other);
+                        break;
+                    }
+                case 0x82:
+                case 0x83:
+                case 0x84:                                   // EXT1/2/4: copyreg extension registry
                     found.Add("<copyreg extension code>");
                     return found;
                 case (byte)'g': memo.TryGetValue(long.Parse(ReadLine(p).Trim()), out var gv); stack.Add(gv ?? Other); break; // GET

@@ -12,6 +12,12 @@ namespace StepDistill.Student.Checkpoint;
 /// </summary>
 public static class Safetensors
 {
+    /// <summary>One tensor of the header.</summary>
+    /// <param name="Name">The state-dict key.</param>
+    /// <param name="Dtype">The safetensors dtype (<c>F32</c>, <c>BF16</c>, ...).</param>
+    /// <param name="Shape">The tensor's shape.</param>
+    /// <param name="Begin">Offset of its first byte in the data section.</param>
+    /// <param name="End">Offset after its last byte.</param>
     public sealed record Entry(string Name, string Dtype, long[] Shape, long Begin, long End);
 
     static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()
@@ -48,12 +54,14 @@ public static class Safetensors
                 var shape = node["shape"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
                 var offsets = node["data_offsets"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
                 if (!Dtypes.TryGetValue(dtype, out var dt)) throw new StepDistillException($"{path}: tensor '{name}' has unsupported dtype {dtype}");
-                if (shape.Any(x => x < 0)) throw new StepDistillException($"{path}: tensor '{name}' has a negative dimension in its shape [{string.Join(", ", shape)}]");
+                if (shape.Any(x => x < 0)) throw new StepDistillException($"{path}: tensor '{name}' has a negative dimension in its shape " +
+                    $"[{string.Join(", ", shape)}]");
                 long expected;
                 try { expected = checked(shape.Aggregate(1L, (a, b) => a * b) * dt.Size); }
                 catch (OverflowException) { expected = -1; }
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[0] > offsets[1] || offsets[1] > dataLen || offsets[1] - offsets[0] != expected)
-                    throw new StepDistillException($"{path}: tensor '{name}' has data_offsets [{string.Join(", ", offsets)}] that do not fit its shape [{string.Join(", ", shape)}] ({dtype}) or the file");
+                    throw new StepDistillException($"{path}: tensor '{name}' has data_offsets [{string.Join(", ", offsets)}] that do not fit its shape " +
+                        $"[{string.Join(", ", shape)}] ({dtype}) or the file");
                 entries.Add(new Entry(name, dtype, shape, offsets[0], offsets[1]));
             }
             catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
@@ -65,7 +73,8 @@ public static class Safetensors
         var ordered = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
         for (var i = 1; i < ordered.Count; i++)
             if (ordered[i].Begin < ordered[i - 1].End)
-                throw new StepDistillException($"{path}: tensors '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap (data_offsets [{ordered[i - 1].Begin}, {ordered[i - 1].End}] and [{ordered[i].Begin}, {ordered[i].End}])");
+                throw new StepDistillException($"{path}: tensors '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap (data_offsets " +
+                    $"[{ordered[i - 1].Begin}, {ordered[i - 1].End}] and [{ordered[i].Begin}, {ordered[i].End}])");
         return (entries, dataStart);
     }
 

@@ -10,11 +10,17 @@ namespace StepDistill.Student.Checkpoint;
 /// <summary>Loads and saves T5 checkpoints in the Hugging Face folder format.</summary>
 public static class T5Checkpoint
 {
+    /// <summary>The model configuration file.</summary>
     public const string ConfigFile = "config.json";
+    /// <summary>The weights in one safetensors file.</summary>
     public const string WeightsFile = "model.safetensors";
+    /// <summary>The index of sharded safetensors weights.</summary>
     public const string WeightsIndexFile = "model.safetensors.index.json";
+    /// <summary>The weights as a PyTorch pickle (read safely, never executed).</summary>
     public const string PyTorchBinFile = "pytorch_model.bin";
+    /// <summary>The index of sharded PyTorch weights.</summary>
     public const string PyTorchBinIndexFile = "pytorch_model.bin.index.json";
+    /// <summary>Generation defaults Hugging Face reads.</summary>
     public const string GenerationConfigFile = "generation_config.json";
 
     // Names HF writes or may write that are views of shared.weight (tied), or that HF itself ignores on load.
@@ -43,7 +49,8 @@ public static class T5Checkpoint
             foreach (var t in tensors.Values) t.Dispose();
             throw new StepDistillException(
                 $"{Path.Combine(directory, ConfigFile)}: describes a model of at least {need:N0} weights (d_model {config.DModel}, d_ff {config.DFf}, " +
-                $"layers {config.NumLayers}/{config.NumDecoderLayers}, heads {config.NumHeads}, vocab {config.VocabSize}) but the weights hold {have:N0}; it does not match them");
+                $"layers {config.NumLayers}/{config.NumDecoderLayers}, heads {config.NumHeads}, vocab {config.VocabSize}) but the weights hold " +
+                    $"{have:N0}; it does not match them");
         }
         var model = new T5ForConditionalGeneration(config);
         try
@@ -76,7 +83,8 @@ public static class T5Checkpoint
         else if (File.Exists(Path.Combine(directory, PyTorchBinFile))) files.Add(Path.Combine(directory, PyTorchBinFile));
         else if (File.Exists(binIndex)) files.AddRange(ShardFiles(binIndex));
         else
-            throw new StepDistillException($"{directory}: no weights found (looked for {WeightsFile}, {WeightsIndexFile}, {PyTorchBinFile}, {PyTorchBinIndexFile})");
+            throw new StepDistillException($"{directory}: no weights found (looked for {WeightsFile}, {WeightsIndexFile}, {PyTorchBinFile}, " +
+                $"{PyTorchBinIndexFile})");
 
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var sourceOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -116,7 +124,8 @@ public static class T5Checkpoint
     }
 
     /// <summary>Copies tensors into the model's parameters by name, checking names, shapes and dtypes first.</summary>
-    public static void LoadStateDict(T5ForConditionalGeneration model, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? sourceOf = null)
+    public static void LoadStateDict(T5ForConditionalGeneration model, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string,
+        string>? sourceOf = null)
     {
         string Src(string name) => sourceOf is not null && sourceOf.TryGetValue(name, out var f) ? f : "checkpoint";
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
@@ -131,7 +140,8 @@ public static class T5Checkpoint
             if (!tensors.TryGetValue(name, out var t))
                 throw new StepDistillException($"{(sourceOf?.Values.FirstOrDefault() ?? "checkpoint")}: missing tensor '{name}'");
             if (!t.shape.SequenceEqual(p.shape))
-                throw new StepDistillException($"{Src(name)}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], the model expects [{string.Join(", ", p.shape)}] (check config.json)");
+                throw new StepDistillException($"{Src(name)}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], the model expects " +
+                    $"[{string.Join(", ", p.shape)}] (check config.json)");
             if (!t.is_floating_point())
                 throw new StepDistillException($"{Src(name)}: tensor '{name}' has dtype {t.dtype}, expected a floating-point type");
         }

@@ -8,11 +8,15 @@ namespace StepDistill.Student.Generation;
 /// <summary>How to generate. Defaults follow Hugging Face's <c>generate</c> (greedy, length penalty 1).</summary>
 public sealed record GenerationOptions
 {
+    /// <summary>Most tokens to generate after the decoder start token.</summary>
     public int MaxNewTokens { get; init; } = 64;
     /// <summary>HF's <c>min_new_tokens</c>: EOS is forbidden until this many tokens were generated.</summary>
     public int MinNewTokens { get; init; }
+    /// <summary>1 = greedy search; more = beam search with this many beams.</summary>
     public int NumBeams { get; init; } = 1;
+    /// <summary>Sequences returned per input (at most <see cref="NumBeams"/>), best first.</summary>
     public int NumReturnSequences { get; init; } = 1;
+    /// <summary>Beam scores are divided by length to this power (HF's <c>length_penalty</c>).</summary>
     public double LengthPenalty { get; init; } = 1.0;
     /// <summary>HF's <c>early_stopping=True</c>: stop an input once it has <see cref="NumBeams"/> finished hypotheses.</summary>
     public bool EarlyStopping { get; init; }
@@ -35,6 +39,8 @@ public sealed record GenerationResult(long[][] Sequences, float[]? Scores);
 /// </summary>
 public static class T5Generator
 {
+    /// <summary>Generates for a batch of inputs (<paramref name="inputIds"/> padded, <paramref name="attentionMask"/> 1 on real tokens) as Hugging
+    /// Face's <c>generate</c> with these options.</summary>
     public static GenerationResult Generate(T5ForConditionalGeneration model, Tensor inputIds, Tensor attentionMask,
                                             GenerationOptions options, CancellationToken ct = default)
     {
@@ -130,6 +136,27 @@ public static class T5Generator
         }
     }
 
+    /// <summary>
+    /// The flat layouts of beam search: row <c>b·k + j</c> is beam j of input b; candidate <c>b·2k + r</c> is input b's
+    /// r-th best (beam, token) pair, whose flat id <c>beam·vocab + token</c> comes from a top-k over <c>k·vocab</c> scores.
+    /// </summary>
+    readonly record struct BeamLayout(int Batch, int K, long Vocab)
+    {
+        public int Rows => Batch * K;
+        public int Row(int input, int beam) => input * K + beam;
+        public int Candidate(int input, int rank) => input * 2 * K + rank;
+        public long Token(long flatId) => flatId % Vocab;
+        public long SourceRow(int input, long flatId) => input * K + flatId / Vocab;
+    }
+
+    /// <summary>The beams that continue: per row, its score, its new token and the row it extends.</summary>
+    sealed class NextBeams(int rows)
+    {
+        public readonly float[] Scores = new float[rows];
+        public readonly long[] Tokens = new long[rows];
+        public readonly long[] Sources = new long[rows];
+    }
+
     static GenerationResult Beam(T5ForConditionalGeneration model, Tensor ids, Tensor mask, GenerationOptions o, CancellationToken ct)
     {
         var c = model.Config;
@@ -143,8 +170,7 @@ public static class T5Generator
         var hyps = Enumerable.Range(0, batch).Select(_ => new Hypotheses(k, o.LengthPenalty, o.EarlyStopping)).ToArray();
         var done = new bool[batch];
         var seqs = Enumerable.Range(0, batch * k).Select(_ => new long[] { c.DecoderStartTokenId }).ToArray();
-        var beamScores = new float[batch * k];
-        for (var b = 0; b < batch; b++) for (var j = 1; j < k; j++) beamScores[b * k + j] = -1e9f;
+        var beamScores = InitialBeamScores(batch, k);
 
         while (true)
         {
@@ -154,50 +180,26 @@ public static class T5Generator
             var input = tensor(seqs.Select(s => s[^1]).ToArray(), ScalarType.Int64).view(batch * k, 1).to(encoded.device);
             var logits = model.LmHead(model.Decode(input, encoded, expandedMask, cache)).select(1, -1);
             if (curLen - 1 < o.MinNewTokens) logits = SuppressEos(logits, c.EosTokenId);
-            var vocab = logits.shape[^1];
-            var scores = F.log_softmax(logits.to(ScalarType.Float32), -1)
-                         + tensor(beamScores, ScalarType.Float32).to(encoded.device).unsqueeze(1);
-            var (topScores, topIds) = scores.view(batch, k * vocab).topk(2 * k, dim: 1, largest: true, sorted: true);
-            var ts = topScores.cpu().data<float>().ToArray();
-            var ti = topIds.cpu().data<long>().ToArray();
+            var layout = new BeamLayout(batch, k, logits.shape[^1]);
+            var (topScores, topIds) = TopCandidates(logits, beamScores, layout);
 
-            var nextScores = new float[batch * k];
-            var nextTokens = new long[batch * k];
-            var nextIndices = new long[batch * k];
+            var next = new NextBeams(layout.Rows);
             for (var b = 0; b < batch; b++)
             {
                 if (done[b])
                 {
-                    for (var j = 0; j < k; j++) { nextScores[b * k + j] = 0; nextTokens[b * k + j] = c.PadTokenId; nextIndices[b * k + j] = 0; }
+                    for (var j = 0; j < k; j++) (next.Scores[layout.Row(b, j)], next.Tokens[layout.Row(b, j)], next.Sources[layout.Row(b, j)]) = (0,
+                        c.PadTokenId, 0);
                     continue;
                 }
-                var beamIdx = 0;
-                for (var rank = 0; rank < 2 * k; rank++)
-                {
-                    var score = ts[b * 2 * k + rank];
-                    var token = ti[b * 2 * k + rank] % vocab;
-                    var source = b * k + ti[b * 2 * k + rank] / vocab;
-                    if (token == c.EosTokenId)
-                    {
-                        if (rank >= k) continue; // only an EOS among the top num_beams candidates finishes a hypothesis
-                        hyps[b].Add(seqs[source], score);
-                    }
-                    else
-                    {
-                        nextScores[b * k + beamIdx] = score;
-                        nextTokens[b * k + beamIdx] = token;
-                        nextIndices[b * k + beamIdx] = source;
-                        beamIdx++;
-                    }
-                    if (beamIdx == k) break;
-                }
+                SelectBeams(b, topScores, topIds, layout, c.EosTokenId, seqs, hyps[b], next);
                 // HF takes the max over all 2k candidate scores (sorted, so the first).
-                done[b] = done[b] || hyps[b].IsDone(ts[b * 2 * k], curLen);
+                done[b] = done[b] || hyps[b].IsDone(topScores[layout.Candidate(b, 0)], curLen);
             }
 
-            seqs = Enumerable.Range(0, batch * k).Select(i => seqs[nextIndices[i]].Append(nextTokens[i]).ToArray()).ToArray();
-            beamScores = nextScores;
-            cache.Select(tensor(nextIndices, ScalarType.Int64).to(encoded.device));
+            seqs = Enumerable.Range(0, layout.Rows).Select(i => seqs[next.Sources[i]].Append(next.Tokens[i]).ToArray()).ToArray();
+            beamScores = next.Scores;
+            cache.Select(tensor(next.Sources, ScalarType.Int64).to(encoded.device));
             if (done.All(d => d) || seqs[0].Length >= maxLength) break;
         }
 
@@ -207,12 +209,64 @@ public static class T5Generator
             if (done[b]) continue;
             for (var j = 0; j < k; j++) hyps[b].Add(seqs[b * k + j], beamScores[b * k + j]);
         }
+        var (best, bestScores) = BestHypotheses(hyps, o.NumReturnSequences);
+        return new GenerationResult(PadFinished(best, maxLength, c.PadTokenId, c.EosTokenId), bestScores);
+    }
+
+    /// <summary>Only beam 0 of each input starts live (HF: -1e9 for the others, so the first step does not pick k copies).</summary>
+    static float[] InitialBeamScores(int batch, int k)
+    {
+        var scores = new float[batch * k];
+        for (var b = 0; b < batch; b++) for (var j = 1; j < k; j++) scores[b * k + j] = -1e9f;
+        return scores;
+    }
+
+    /// <summary>Per input, the 2k best (beam, token) continuations by summed log-probability, best first (flat ids, see <see cref="BeamLayout"/>).</summary>
+    static (float[] Scores, long[] FlatIds) TopCandidates(Tensor logits, float[] beamScores, BeamLayout layout)
+    {
+        var scores = F.log_softmax(logits.to(ScalarType.Float32), -1)
+                     + tensor(beamScores, ScalarType.Float32).to(logits.device).unsqueeze(1);
+        var (topScores, topIds) = scores.view(layout.Batch, layout.K * layout.Vocab).topk(2 * layout.K, dim: 1, largest: true, sorted: true);
+        return (topScores.cpu().data<float>().ToArray(), topIds.cpu().data<long>().ToArray());
+    }
+
+    /// <summary>
+    /// HF's <c>BeamSearchScorer.process</c> for one input: walks its candidates best first; an EOS among the top k ends a
+    /// hypothesis, other tokens fill the k beams that continue.
+    /// </summary>
+    static void SelectBeams(int b, float[] topScores, long[] topIds, BeamLayout layout, int eos, long[][] seqs, Hypotheses hyps, NextBeams next)
+    {
+        var beamIdx = 0;
+        for (var rank = 0; rank < 2 * layout.K; rank++)
+        {
+            var score = topScores[layout.Candidate(b, rank)];
+            var flatId = topIds[layout.Candidate(b, rank)];
+            var token = layout.Token(flatId);
+            var source = layout.SourceRow(b, flatId);
+            if (token == eos)
+            {
+                if (rank >= layout.K) continue; // only an EOS among the top num_beams candidates finishes a hypothesis
+                hyps.Add(seqs[source], score);
+            }
+            else
+            {
+                var row = layout.Row(b, beamIdx);
+                (next.Scores[row], next.Tokens[row], next.Sources[row]) = (score, token, source);
+                beamIdx++;
+            }
+            if (beamIdx == layout.K) break;
+        }
+    }
+
+    /// <summary>The <paramref name="perInput"/> best hypotheses of each input, best first, with their scores.</summary>
+    static (List<long[]> Tokens, float[] Scores) BestHypotheses(Hypotheses[] hyps, int perInput)
+    {
         var best = new List<long[]>();
         var bestScores = new List<float>();
-        for (var b = 0; b < batch; b++)
+        foreach (var h in hyps)
         {
-            var sorted = hyps[b].Beams.Select((h, i) => (h, i)).OrderBy(x => x.h.Score).ThenBy(x => x.i).Select(x => x.h).ToList();
-            for (var j = 0; j < o.NumReturnSequences; j++)
+            var sorted = h.Beams.Select((x, i) => (x, i)).OrderBy(x => x.x.Score).ThenBy(x => x.i).Select(x => x.x).ToList();
+            for (var j = 0; j < perInput; j++)
             {
                 var top = sorted[^1];
                 sorted.RemoveAt(sorted.Count - 1);
@@ -220,14 +274,19 @@ public static class T5Generator
                 bestScores.Add((float)top.Score);
             }
         }
+        return (best, bestScores.ToArray());
+    }
+
+    /// <summary>HF's finalize: one row per hypothesis, EOS after it when there is room, padded to the longest (at most <paramref name="maxLength"/>).</summary>
+    static long[][] PadFinished(List<long[]> best, int maxLength, int pad, int eos)
+    {
         var maxLen = Math.Min(best.Max(h => h.Length) + 1, maxLength);
-        var decoded = best.Select(h =>
+        return best.Select(h =>
         {
-            var row = Enumerable.Repeat((long)c.PadTokenId, maxLen).ToArray();
+            var row = Enumerable.Repeat((long)pad, maxLen).ToArray();
             Array.Copy(h, row, h.Length);
-            if (h.Length < maxLen) row[h.Length] = c.EosTokenId;
+            if (h.Length < maxLen) row[h.Length] = eos;
             return row;
         }).ToArray();
-        return new GenerationResult(decoded, bestScores.ToArray());
     }
 }

@@ -7,6 +7,10 @@ using System.Text.RegularExpressions;
 namespace StepDistill.Student.Hub;
 
 /// <summary>What the Hub says about one file: its blob name, size, commit and where to fetch the bytes.</summary>
+/// <param name="File">The file's path in the repository.</param>
+/// <param name="Size">Its size in bytes, when the Hub says.</param>
+/// <param name="Commit">The commit the Hub resolved the revision to.</param>
+/// <param name="DownloadUrl">Where the bytes are (after redirects).</param>
 /// <param name="Etag">sha256 (64 hex) for LFS files, the git blob sha1 otherwise; the blob's name in the cache.</param>
 internal sealed record HubFileMeta(string File, string Etag, long? Size, string? Commit, Uri DownloadUrl)
 {

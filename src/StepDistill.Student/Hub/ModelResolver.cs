@@ -1,4 +1,5 @@
 using System.Text.Json;
+using StepDistill.Student.Model;
 
 namespace StepDistill.Student.Hub;
 
@@ -9,8 +10,16 @@ namespace StepDistill.Student.Hub;
 /// </summary>
 public static class ModelResolver
 {
-    /// <summary>The <c>model_type</c> values accepted in config.json (mT5 has the T5 v1.1 architecture).</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["t5", "mt5"];
+    /// <summary>
+    /// True when <paramref name="modelArg"/> is meant as a folder rather than a Hub id (starts with <c>.</c>, <c>/</c>
+    /// or <c>~</c>, has a backslash or more than one <c>/</c>): a missing one is "folder not found", not a bad id.
+    /// </summary>
+    public static bool LooksLikePath(string modelArg)
+    {
+        ArgumentNullException.ThrowIfNull(modelArg);
+        return modelArg.StartsWith('.') || modelArg.StartsWith('/') || modelArg.StartsWith('~') ||
+               modelArg.Contains('\\') || modelArg.Count(c => c == '/') > 1;
+    }
 
     /// <summary>
     /// Returns the folder holding the model: <paramref name="modelArg"/> itself when it is an existing folder,
@@ -37,9 +46,7 @@ public static class ModelResolver
         var id = ModelId.TryParse(modelArg.Trim(), out var why);
         if (id is null)
         {
-            bool looksLikePath = modelArg.StartsWith('.') || modelArg.StartsWith('/') || modelArg.StartsWith('~') ||
-                                 modelArg.Contains('\\') || modelArg.Count(c => c == '/') > 1;
-            throw new StepDistillException(looksLikePath
+            throw new StepDistillException(LooksLikePath(modelArg)
                 ? $"model folder '{modelArg}' not found"
                 : $"'{modelArg}' is neither an existing folder nor a Hugging Face model id: {why}");
         }
@@ -216,13 +223,7 @@ public static class ModelResolver
         {
             throw new StepDistillException($"{path}: invalid JSON at line {e.LineNumber + 1}: {e.Message}", e);
         }
-        if (modelType is null)
-            throw new StepDistillException($"{path}: no \"model_type\"; cannot tell whether {label} is a T5 model");
-        if (!SupportedModelTypes.Contains(modelType))
-            throw new StepDistillException(
-                $"{label} is not a T5 model: its config.json has model_type \"{modelType}\" " +
-                $"(stepdistill students are T5 encoder-decoders: model_type {string.Join(" or ", SupportedModelTypes.Select(t => "\"" + t + "\""))}, " +
-                "for example google/flan-t5-small or google/t5-v1_1-small)");
+        T5Config.CheckModelType(modelType, path, label);
         if (architectures.Count > 0 && architectures.All(a => a == "T5EncoderModel"))
             throw new StepDistillException(
                 $"{label} is a T5 encoder only (architectures: T5EncoderModel); a student needs the decoder too, " +

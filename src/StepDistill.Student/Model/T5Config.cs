@@ -12,25 +12,42 @@ public sealed record T5Config
     /// <summary>The transformers version whose semantics we match and write into saved configs (parity fixtures use it).</summary>
     public const string TransformersVersion = "4.30.0";
 
+    /// <summary>Vocabulary size (embedding rows).</summary>
     public int VocabSize { get; init; } = 32128;
+    /// <summary>Hidden size.</summary>
     public int DModel { get; init; } = 512;
+    /// <summary>Size of each attention head.</summary>
     public int DKv { get; init; } = 64;
+    /// <summary>Feed-forward inner size.</summary>
     public int DFf { get; init; } = 2048;
+    /// <summary>Encoder layers.</summary>
     public int NumLayers { get; init; } = 6;
+    /// <summary>Decoder layers.</summary>
     public int NumDecoderLayers { get; init; } = 6;
+    /// <summary>Attention heads.</summary>
     public int NumHeads { get; init; } = 8;
+    /// <summary>Buckets of the relative position bias.</summary>
     public int RelativeAttentionNumBuckets { get; init; } = 32;
+    /// <summary>Longest distance the relative position buckets distinguish.</summary>
     public int RelativeAttentionMaxDistance { get; init; } = 128;
+    /// <summary>Dropout probability during training.</summary>
     public double DropoutRate { get; init; } = 0.1;
+    /// <summary>Epsilon of the RMS layer norm.</summary>
     public double LayerNormEpsilon { get; init; } = 1e-6;
     /// <summary><c>relu</c>, <c>gated-gelu</c>, or any <c>[gated-]act</c> with act in relu, gelu, gelu_new.</summary>
     public string FeedForwardProj { get; init; } = "relu";
+    /// <summary>Whether the output layer shares the input embedding (then the decoder output is scaled by d_model^-0.5).</summary>
     public bool TieWordEmbeddings { get; init; } = true;
+    /// <summary>The padding id.</summary>
     public int PadTokenId { get; init; } = 0;
+    /// <summary>The end-of-sequence id.</summary>
     public int EosTokenId { get; init; } = 1;
+    /// <summary>The first decoder input id.</summary>
     public int DecoderStartTokenId { get; init; } = 0;
+    /// <summary>Scale of the initial weights (from-scratch students).</summary>
     public double InitializerFactor { get; init; } = 1.0;
 
+    /// <summary>Whether the feed-forward is gated (T5 v1.1, flan-t5).</summary>
     public bool IsGatedAct => FeedForwardProj.StartsWith("gated-", StringComparison.Ordinal);
 
     /// <summary>The activation function name as HF derives it (<c>gated-gelu</c> means <c>gelu_new</c>).</summary>
@@ -82,14 +99,49 @@ public sealed record T5Config
     public static IReadOnlyDictionary<string, T5Config> Presets { get; } = new Dictionary<string, T5Config>(StringComparer.OrdinalIgnoreCase)
     {
         // A few CPU-minutes per run: the size the demo and the CPU benchmarks use.
-        ["tiny"] = new() { DModel = 64, DKv = 16, NumHeads = 4, DFf = 256, NumLayers = 2, NumDecoderLayers = 2, FeedForwardProj = "relu", TieWordEmbeddings = true, DropoutRate = 0.0 },
-        ["mini"] = new() { DModel = 128, DKv = 32, NumHeads = 4, DFf = 512, NumLayers = 3, NumDecoderLayers = 3, FeedForwardProj = "relu", TieWordEmbeddings = true, DropoutRate = 0.1 },
+        ["tiny"] = new()
+        {
+            DModel = 64, DKv = 16, NumHeads = 4, DFf = 256, NumLayers = 2, NumDecoderLayers = 2, FeedForwardProj = "relu",
+            TieWordEmbeddings = true, DropoutRate = 0.0
+        },
+        ["mini"] = new()
+        {
+            DModel = 128, DKv = 32, NumHeads = 4, DFf = 512, NumLayers = 3, NumDecoderLayers = 3, FeedForwardProj = "relu",
+            TieWordEmbeddings = true, DropoutRate = 0.1
+        },
         // The "small" configuration of the Hugging Face CPU baseline (shared/notes/hf-baseline.md).
-        ["small"] = new() { DModel = 256, DKv = 64, NumHeads = 4, DFf = 1024, NumLayers = 4, NumDecoderLayers = 4, FeedForwardProj = "gated-gelu", TieWordEmbeddings = false },
+        ["small"] = new()
+        {
+            DModel = 256, DKv = 64, NumHeads = 4, DFf = 1024, NumLayers = 4, NumDecoderLayers = 4, FeedForwardProj = "gated-gelu",
+            TieWordEmbeddings = false
+        },
         // t5-small's shape in the v1.1 style (t5-small-like in the baseline).
-        ["t5-small"] = new() { DModel = 512, DKv = 64, NumHeads = 8, DFf = 2048, NumLayers = 6, NumDecoderLayers = 6, FeedForwardProj = "gated-gelu", TieWordEmbeddings = false },
+        ["t5-small"] = new()
+        {
+            DModel = 512, DKv = 64, NumHeads = 8, DFf = 2048, NumLayers = 6, NumDecoderLayers = 6, FeedForwardProj = "gated-gelu",
+            TieWordEmbeddings = false
+        },
     };
 
+    /// <summary>The <c>model_type</c> values accepted in config.json (mT5 has the T5 v1.1 architecture).</summary>
+    public static IReadOnlyList<string> ModelTypes { get; } = ["t5", "mt5"];
+
+    /// <summary>
+    /// The one "is this a T5?" check: refuses a <c>model_type</c> outside <see cref="ModelTypes"/>;
+    /// <paramref name="label"/> names the model in the message.
+    /// </summary>
+    internal static void CheckModelType(string? modelType, string configPath, string label)
+    {
+        if (modelType is null)
+            throw new StepDistillException($"{configPath}: no \"model_type\"; cannot tell whether {label} is a T5 model");
+        if (!ModelTypes.Contains(modelType))
+            throw new StepDistillException(
+                $"{label} is not a T5 model: its config.json has model_type \"{modelType}\" " +
+                $"(stepdistill students are T5 encoder-decoders: model_type {string.Join(" or ", ModelTypes.Select(t => "\"" + t + "\""))}, " +
+                "for example google/flan-t5-small or google/t5-v1_1-small)");
+    }
+
+    /// <summary>Reads a Hugging Face <c>config.json</c>; errors name the file and the key.</summary>
     public static T5Config Load(string configPath)
     {
         if (!File.Exists(configPath)) throw new StepDistillException($"{configPath}: file not found");
@@ -132,8 +184,7 @@ public sealed record T5Config
             _ => throw Bad(key, "true or false"),
         };
         var modelType = S("model_type");
-        if (modelType is not ("t5" or "mt5"))
-            throw new StepDistillException($"{configPath}: model_type '{modelType ?? "(missing)"}' is not a T5 model (expected \"t5\")");
+        CheckModelType(modelType, configPath, Path.GetDirectoryName(configPath) is { Length: > 0 } folder ? folder : configPath);
         var d = new T5Config();
         var numLayers = I("num_layers", d.NumLayers);
         var config = new T5Config
@@ -192,6 +243,7 @@ public sealed record T5Config
         ["transformers_version"] = TransformersVersion,
     };
 
+    /// <summary>Writes this configuration as a Hugging Face <c>config.json</c>.</summary>
     public void Save(string configPath) =>
         FileOps.WriteAllText(configPath, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 }

@@ -13,7 +13,7 @@ public sealed record CachedCompletion(string Text, string? FinishReason, long? I
 /// The durable record of finished calls (SQLite, WAL). A call is stored as soon as its answer arrives, before
 /// the output record is written, so a crash at any point never pays for the same call twice.
 /// </summary>
-public sealed class CompletionCache : IDisposable
+internal sealed class CompletionCache : IDisposable
 {
     readonly SqliteConnection _db;
     readonly Lock _lock = new();

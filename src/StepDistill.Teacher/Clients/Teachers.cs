@@ -29,13 +29,16 @@ public sealed record TeacherOptions
 /// <summary>A chat client plus what the pipeline needs to know about it.</summary>
 public sealed class TeacherClient(IChatClient client, string id, string model, int? maxConcurrency = null, IDisposable? owned = null) : IDisposable
 {
+    /// <summary>The chat client that answers the prompts.</summary>
     public IChatClient Client { get; } = client;
     /// <summary>Identifies the endpoint and model in cache keys, e.g. <c>openai|http://host/v1</c>.</summary>
     public string Id { get; } = id;
+    /// <summary>The model name sent with each request (and part of the cache key).</summary>
     public string Model { get; } = model;
     /// <summary>A cap on concurrent requests the backend can take (1 for an in-process model).</summary>
     public int? MaxConcurrency { get; } = maxConcurrency;
 
+    /// <summary>Disposes the chat client.</summary>
     public void Dispose()
     {
         Client.Dispose();
@@ -49,7 +52,8 @@ public sealed class TeacherClient(IChatClient client, string id, string model, i
 /// </summary>
 public static class TeacherFactory
 {
-    static readonly IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> BuiltIn = new Dictionary<string, Func<string, TeacherOptions, TeacherClient>>(StringComparer.OrdinalIgnoreCase)
+    static readonly IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> BuiltIn = new Dictionary<string, Func<string,
+        TeacherOptions, TeacherClient>>(StringComparer.OrdinalIgnoreCase)
     {
         ["openai"] = CreateOpenAI,
         ["azure"] = CreateAzure,
@@ -66,7 +70,8 @@ public static class TeacherFactory
     {
         var colon = spec.IndexOf(':');
         if (colon <= 0 || colon == spec.Length - 1)
-            throw StepDistillException.InvalidOption("Teacher", spec, $"must look like <kind>:<model> with kind one of {string.Join(", ", Prefixes(extra))} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
+            throw StepDistillException.InvalidOption("Teacher", spec, $"must look like <kind>:<model> with kind one of " +
+                $"{string.Join(", ", Prefixes(extra))} (e.g. openai:gpt-4o-mini, ollama:llama3, gguf:/models/x.gguf)");
         return (spec[..colon], spec[(colon + 1)..]);
     }
 
@@ -74,7 +79,8 @@ public static class TeacherFactory
     /// Creates the teacher <paramref name="spec"/> names. Kinds beyond the built-in ones (e.g. the demo's simulated
     /// teacher) are passed in <paramref name="extra"/>, by prefix; each factory gets the text after the colon.
     /// </summary>
-    public static TeacherClient Create(string spec, TeacherOptions options, IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>>? extra = null)
+    public static TeacherClient Create(string spec, TeacherOptions options, IReadOnlyDictionary<string, Func<string, TeacherOptions,
+        TeacherClient>>? extra = null)
     {
         var (prefix, value) = ParseSpec(spec, extra);
         var f = BuiltIn.GetValueOrDefault(prefix) ?? extra?.FirstOrDefault(kv => string.Equals(kv.Key, prefix, StringComparison.OrdinalIgnoreCase)).Value;
@@ -113,7 +119,8 @@ public static class TeacherFactory
     static TeacherClient CreateAzure(string deployment, TeacherOptions o)
     {
         if (o.Endpoint is null)
-            throw StepDistillException.InvalidOption(nameof(TeacherOptions.Endpoint), null, "Azure teachers need the resource endpoint, https://<resource>.openai.azure.com");
+            throw StepDistillException.InvalidOption(nameof(TeacherOptions.Endpoint), null, "Azure teachers need the resource endpoint, " +
+                "https://<resource>.openai.azure.com");
         var variable = o.ApiKeyEnv ?? "AZURE_OPENAI_API_KEY";
         var key = ReadKey(variable) ?? throw StepDistillException.InvalidOption(nameof(TeacherOptions.ApiKeyEnv), variable, KeyNotSet);
         var baseUri = new Uri($"{o.Endpoint.AbsoluteUri.TrimEnd('/')}/openai/deployments/{Uri.EscapeDataString(deployment)}");
@@ -147,7 +154,8 @@ public static class TeacherFactory
         var full = Path.GetFullPath(path);
         var info = new FileInfo(full);
         // One generation at a time: llama.cpp already uses all CPU threads for one.
-        return new TeacherClient(executor.AsChatClient(), $"gguf|{full}|{info.Length}|{info.LastWriteTimeUtc.Ticks}", Path.GetFileName(full), maxConcurrency: 1, owned: weights);
+        return new TeacherClient(executor.AsChatClient(), $"gguf|{full}|{info.Length}|{info.LastWriteTimeUtc.Ticks}", Path.GetFileName(full),
+            maxConcurrency: 1, owned: weights);
     }
 
     sealed class AzureKeyPolicy(string key, string apiVersion) : PipelinePolicy

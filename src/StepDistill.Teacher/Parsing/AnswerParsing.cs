@@ -8,7 +8,9 @@ namespace StepDistill.Teacher.Parsing;
 /// <summary>The outcome of parsing one completion: a rationale and an answer, or the reason it failed.</summary>
 public sealed record ParsedCompletion(bool Ok, string? Rationale, string? Answer, string? Reason)
 {
+    /// <summary>A completion that yielded a rationale and an answer.</summary>
     public static ParsedCompletion Success(string rationale, string answer) => new(true, rationale, answer, null);
+    /// <summary>A completion with no usable answer; <paramref name="reason"/> says why.</summary>
     public static ParsedCompletion Failure(string reason) => new(false, null, null, reason);
 }
 
@@ -43,9 +45,12 @@ public static partial class AnswerParsers
         ["text"] = new TextParser(),
     };
 
+    /// <summary>The task names that have a parser.</summary>
     public static IEnumerable<string> Names => Registry.Keys;
+    /// <summary>Whether <paramref name="task"/> has a parser.</summary>
     public static bool Exists(string task) => Registry.ContainsKey(task);
 
+    /// <summary>The parser of <paramref name="task"/>; an unknown task is an error naming the known ones.</summary>
     public static IAnswerParser Get(string task) =>
         Registry.TryGetValue(task, out var p) ? p : throw new StepDistillException($"unknown task '{task}' (known: {string.Join(", ", Registry.Keys)})");
 
@@ -55,7 +60,8 @@ public static partial class AnswerParsers
         var text = prompt.CleanCompletion(completion);
         if (text.Length == 0) return ParsedCompletion.Failure("empty completion");
         // The last occurrence wins: rationales sometimes quote the phrase before concluding.
-        var phrase = PhraseRegexes.GetOrAdd(prompt.AnswerPhrase, p => new Regex(@"(?:^|\b|\s)" + PhrasePattern(p) + @"\s*:?\s*", RegexOptions.IgnoreCase | RegexOptions.RightToLeft));
+        var phrase = PhraseRegexes.GetOrAdd(prompt.AnswerPhrase, p => new Regex(@"(?:^|\b|\s)" + PhrasePattern(p) + @"\s*:?\s*",
+            RegexOptions.IgnoreCase | RegexOptions.RightToLeft));
         var m = phrase.Match(text);
         if (!m.Success) return ParsedCompletion.Failure($"no answer phrase ('{prompt.AnswerPhrase} ...') in the completion");
         var rationale = text[..m.Index].Trim();

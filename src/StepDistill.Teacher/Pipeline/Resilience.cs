@@ -107,7 +107,8 @@ internal static class Resilience
     {
         EmptyResponseException => false,
         ClientResultException c => c.Status is 0 or 408 or 409 or 429 or >= 500,
-        HttpRequestException h => h.StatusCode is null or HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError,
+        HttpRequestException h => h.StatusCode is null or HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
+                                  or >= HttpStatusCode.InternalServerError,
         TimeoutRejectedException or IOException or JsonException => true,
         _ => false,
     };
@@ -116,7 +117,8 @@ internal static class Resilience
     public static TimeSpan? RetryAfter(Exception? e)
     {
         if (e is not ClientResultException c || c.GetRawResponse() is not { } resp) return null;
-        if (resp.Headers.TryGetValue("retry-after-ms", out var ms) && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var msv) && msv >= 0)
+        if (resp.Headers.TryGetValue("retry-after-ms", out var ms) && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture,
+            out var msv) && msv >= 0)
             return TimeSpan.FromMilliseconds(msv);
         if (!resp.Headers.TryGetValue("Retry-After", out var ra) || ra is null) return null;
         if (double.TryParse(ra, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs >= 0)

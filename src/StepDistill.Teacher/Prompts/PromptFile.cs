@@ -9,12 +9,14 @@ namespace StepDistill.Teacher.Prompts;
 /// </summary>
 public static class PromptFile
 {
+    /// <summary>Reads a prompt file; errors name the file and line.</summary>
     public static PromptTemplate Load(string path)
     {
         if (!File.Exists(path)) throw new StepDistillException($"prompt file not found: {path}");
         return Parse(File.ReadAllText(path), path);
     }
 
+    /// <summary>Parses prompt-file text; <paramref name="source"/> names it in errors.</summary>
     public static PromptTemplate Parse(string text, string source)
     {
         string? name = null, task = null;
@@ -32,7 +34,8 @@ public static class PromptFile
         {
             if (curInput is null) return;
             if (curRationale is null || curAnswer is null)
-                throw new StepDistillException($"{source} line {exemplarLine}: the example is missing its [{(curRationale is null ? "rationale" : "answer")}] block");
+                throw new StepDistillException($"{source} line {exemplarLine}: the example is missing its " +
+                    $"[{(curRationale is null ? "rationale" : "answer")}] block");
             exemplars.Add(new Exemplar(curInput, curRationale, curAnswer));
             curInput = curRationale = curAnswer = null;
         }
@@ -99,13 +102,16 @@ public static class PromptFile
                     if (val.Length == 0) throw new StepDistillException($"{source} line {lineNo}: stop must not be empty");
                     (stops ??= []).Add(val); break;
                 default:
-                    throw new StepDistillException($"{source} line {lineNo}: unknown setting '{key}' (known: name, task, style, input_prefix, output_prefix, answer_phrase, stop)");
+                    throw new StepDistillException($"{source} line {lineNo}: unknown setting '{key}' (known: name, task, style, input_prefix, " +
+                        $"output_prefix, answer_phrase, stop)");
             }
         }
         CloseBlock();
         FinishExemplar();
-        if (task is null) throw new StepDistillException($"{source}: missing 'task:' setting (the answer parser: {string.Join(", ", Parsing.AnswerParsers.Names)})");
-        if (!Parsing.AnswerParsers.Exists(task)) throw new StepDistillException($"{source}: unknown task '{task}' (known: {string.Join(", ", Parsing.AnswerParsers.Names)})");
+        if (task is null) throw new StepDistillException($"{source}: missing 'task:' setting (the answer parser: " +
+            $"{string.Join(", ", Parsing.AnswerParsers.Names)})");
+        if (!Parsing.AnswerParsers.Exists(task)) throw new StepDistillException($"{source}: unknown task '{task}' (known: " +
+            $"{string.Join(", ", Parsing.AnswerParsers.Names)})");
         if (exemplars.Count == 0) throw new StepDistillException($"{source}: no examples (add [input], [rationale] and [answer] blocks)");
         if (stops is { Count: > 4 }) throw new StepDistillException($"{source}: at most 4 stop sequences (the OpenAI API limit), got {stops.Count}");
         return new PromptTemplate

@@ -3,7 +3,13 @@ using Microsoft.Extensions.AI;
 namespace StepDistill.Teacher.Prompts;
 
 /// <summary>How a prompt is sent: as a chat (system + alternating user/assistant turns) or as one plain text.</summary>
-public enum PromptStyle { Chat, Completion }
+public enum PromptStyle
+{
+    /// <summary>System message, then one user/assistant turn per exemplar, then the input.</summary>
+    Chat,
+    /// <summary>One text: instructions, exemplars and the input, to be continued.</summary>
+    Completion,
+}
 
 /// <summary>One worked example of the few-shot prompt: an input, its step-by-step rationale and its answer.</summary>
 public sealed record Exemplar(string Input, string Rationale, string Answer);
@@ -14,13 +20,21 @@ public sealed record Exemplar(string Input, string Rationale, string Answer);
 /// </summary>
 public sealed record PromptTemplate
 {
+    /// <summary>The prompt's name (a built-in name or the file name).</summary>
     public required string Name { get; init; }
+    /// <summary>The answer parser to use (<c>task:</c> in the file).</summary>
     public required string Task { get; init; }
+    /// <summary>Text before the exemplars (the system message in chat style).</summary>
     public string Instructions { get; init; } = "";
+    /// <summary>The worked examples, in order.</summary>
     public IReadOnlyList<Exemplar> Exemplars { get; init; } = [];
+    /// <summary>Chat or completion.</summary>
     public PromptStyle Style { get; init; } = PromptStyle.Chat;
+    /// <summary>What precedes each input.</summary>
     public string InputPrefix { get; init; } = "Q:";
+    /// <summary>What precedes each rationale and answer.</summary>
     public string OutputPrefix { get; init; } = "A:";
+    /// <summary>The phrase that introduces the answer after the rationale.</summary>
     public string AnswerPhrase { get; init; } = "So the answer is";
     /// <summary>Sent to the server and also applied client-side, since not every server honours stop.</summary>
     public IReadOnlyList<string> StopSequences { get; init; } = ["\n\nQ:"];
@@ -81,6 +95,7 @@ public sealed record PromptTemplate
     /// <summary>A rough token estimate (about 4 characters per token for English text with BPE vocabularies).</summary>
     public static int EstimateTokens(string text) => (text.Length + 3) / 4;
 
+    /// <summary>A rough token count of <paramref name="messages"/> (about 4 characters per token), for rate limits and estimates.</summary>
     public static int EstimateTokens(IEnumerable<ChatMessage> messages) =>
         messages.Sum(m => EstimateTokens(m.Text) + 4); // a few tokens of role framing per message
 }

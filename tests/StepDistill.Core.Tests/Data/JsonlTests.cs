@@ -53,7 +53,8 @@ public class JsonlTests
     {
         using var dir = new TempDir();
         var path = dir.Write("annotated.jsonl",
-            "{\"id\": \"a\", \"input\": \"x\", \"label\": \"l\", \"rationale\": \"r\", \"teacher_label\": \"t\", \"status\": \"ok\", \"rationales\": [\"r\", \"s\"], \"raw\": \"...\"}\n" +
+            "{\"id\": \"a\", \"input\": \"x\", \"label\": \"l\", \"rationale\": \"r\", \"teacher_label\": \"t\", \"status\": \"ok\", \"rationales\": " +
+                "[\"r\", \"s\"], \"raw\": \"...\"}\n" +
             "{\"id\": \"b\", \"input\": \"y\", \"label\": \"l\", \"rationale\": \"partial\", \"teacher_label\": \"t\", \"status\": \"parse_error\"}\n" +
             "{\"id\": \"c\", \"input\": \"z\", \"rationale\": \"r\", \"status\": null}\n");
         var d = DatasetLoader.Load(path, "train");

@@ -2,7 +2,7 @@ using StepDistill.Data;
 
 namespace StepDistill.Tests.Data;
 
-/// <summary>The official parsing rules of README section 6, one quirk per case.</summary>
+/// <summary>The official parsing rules of shared/datasets/README.md section 6, one quirk per case.</summary>
 public class PalmOutputParserTests
 {
     [Fact]

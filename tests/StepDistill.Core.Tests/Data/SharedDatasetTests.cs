@@ -4,7 +4,7 @@ using StepDistill.Evaluation;
 namespace StepDistill.Tests.Data;
 
 /// <summary>
-/// The loaders on the real files in ../shared/datasets reproduce README sections 6-8
+/// The loaders on the real files in ../shared/datasets reproduce shared/datasets/README.md sections 6-8
 /// (counts, parsed labels, PaLM accuracy with the official metric).
 /// </summary>
 public class SharedDatasetTests
@@ -19,7 +19,8 @@ public class SharedDatasetTests
         Assert.Equal(("svamp", TaskKind.Svamp, MetricKind.Equation), (d.Name, d.Task, d.Metric));
         Assert.Equal(800, d.Count);
         Assert.Equal("svamp-train-0", d.Examples[0].Id);
-        Assert.Equal("Luke scored 84 points after playing 2 rounds of a trivia game. If he gained the same number of points each round\nHow many points did he score per round?", d.Examples[0].Input);
+        Assert.Equal("Luke scored 84 points after playing 2 rounds of a trivia game. If he gained the same number of points each round\nHow many " +
+            "points did he score per round?", d.Examples[0].Input);
         Assert.Equal("( 84.0 / 2.0 )", d.Examples[0].Label);
         Assert.Equal("(84 / 2)", d.Examples[0].TeacherLabel);
         Assert.Equal("Luke scored 84 points after 2 rounds. So he scored 84 points in 2 rounds. 84 / 2 = 42.", d.Examples[0].Rationale);
@@ -115,7 +116,8 @@ public class SharedDatasetTests
         var d = Load("esnli", "valid");
         Assert.Equal(9842, d.Count);
         Assert.Equal("esnli-valid-0", d.Examples[0].Id);
-        Assert.Equal("Two women are embracing while holding to go packages.</s>The sisters are hugging goodbye while holding to go packages after just eating lunch.", d.Examples[0].Input);
+        Assert.Equal("Two women are embracing while holding to go packages.</s>The sisters are hugging goodbye while holding to go packages after just " +
+            "eating lunch.", d.Examples[0].Input);
         Assert.Equal(("neutral", "neutral", "The to go packages are not necessarily from lunch."),
             (d.Examples[0].Label, d.Examples[0].TeacherLabel, d.Examples[0].Rationale));
         Assert.Equal([3329, 3235, 3278], new[] { "entailment", "neutral", "contradiction" }.Select(w => d.Examples.Count(e => e.Label == w)));

@@ -49,7 +49,8 @@ public class T5TokenizerTests
         var failures = cases
             .Select(c => (c, got: tok.Decode(c.Ids, skipSpecialTokens: true)))
             .Where(x => x.got != x.c.DecodedNoCleanup)
-            .Select(x => $"{JsonSerializer.Serialize(x.c.Text)}: expected {JsonSerializer.Serialize(x.c.DecodedNoCleanup)} got {JsonSerializer.Serialize(x.got)}")
+            .Select(x => $"{JsonSerializer.Serialize(x.c.Text)}: expected {JsonSerializer.Serialize(x.c.DecodedNoCleanup)} got " +
+                $"{JsonSerializer.Serialize(x.got)}")
             .ToList();
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }

@@ -10,7 +10,13 @@ public sealed class CheckpointIoTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("stepdistill-ckpt-").FullName;
 
-    static readonly T5Config Tiny = T5Config.Presets["tiny"] with { VocabSize = 50, NumDecoderLayers = 3, RelativeAttentionNumBuckets = 8, RelativeAttentionMaxDistance = 20 };
+    static readonly T5Config Tiny = T5Config.Presets["tiny"] with
+    {
+        VocabSize = 50,
+        NumDecoderLayers = 3,
+        RelativeAttentionNumBuckets = 8,
+        RelativeAttentionMaxDistance = 20
+    };
 
     public void Dispose() => Directory.Delete(dir, true);
 
@@ -74,7 +80,11 @@ public sealed class CheckpointIoTests : IDisposable
         Safetensors.Save(Path.Combine(path, "model-00002-of-00002.safetensors"), names.Skip(half).ToDictionary(n => n, n => all[n]));
         var map = new JsonObject();
         for (var i = 0; i < names.Count; i++) map[names[i]] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
-        File.WriteAllText(Path.Combine(path, T5Checkpoint.WeightsIndexFile), new JsonObject { ["metadata"] = new JsonObject(), ["weight_map"] = map }.ToJsonString());
+        File.WriteAllText(Path.Combine(path, T5Checkpoint.WeightsIndexFile), new JsonObject
+        {
+            ["metadata"] = new JsonObject(),
+            ["weight_map"] = map
+        }.ToJsonString());
         File.Delete(single);
         foreach (var t in all.Values) t.Dispose();
         using var sharded = T5Checkpoint.Load(path);
@@ -135,14 +145,23 @@ public sealed class CheckpointIoTests : IDisposable
         // Wrong dtype, missing tensor, unexpected tensor.
         path = Saved(Tiny, "m6");
         var weights = Path.Combine(path, T5Checkpoint.WeightsFile);
-        RewriteTensors(weights, t => { var old = t["encoder.final_layer_norm.weight"]; t["encoder.final_layer_norm.weight"] = old.to(ScalarType.Int64); old.Dispose(); });
+        RewriteTensors(weights, t =>
+        {
+            var old = t["encoder.final_layer_norm.weight"];
+            t["encoder.final_layer_norm.weight"] = old.to(ScalarType.Int64);
+            old.Dispose();
+        });
         msg = ErrorOf(() => T5Checkpoint.Load(path));
         Assert.Contains("encoder.final_layer_norm.weight", msg);
         Assert.Contains("dtype", msg);
 
         path = Saved(Tiny, "m7");
         weights = Path.Combine(path, T5Checkpoint.WeightsFile);
-        RewriteTensors(weights, t => { t["decoder.block.2.layer.1.EncDecAttention.k.weight"].Dispose(); t.Remove("decoder.block.2.layer.1.EncDecAttention.k.weight"); });
+        RewriteTensors(weights, t =>
+        {
+            t["decoder.block.2.layer.1.EncDecAttention.k.weight"].Dispose();
+            t.Remove("decoder.block.2.layer.1.EncDecAttention.k.weight");
+        });
         Assert.Contains("missing tensor 'decoder.block.2.layer.1.EncDecAttention.k.weight'", ErrorOf(() => T5Checkpoint.Load(path)));
 
         path = Saved(Tiny, "m8");

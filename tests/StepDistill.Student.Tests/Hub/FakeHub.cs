@@ -248,8 +248,14 @@ public sealed class FakeHub : IDisposable
 
     static string Reason(int status) => status switch
     {
-        200 => "OK", 206 => "Partial Content", 302 => "Found", 401 => "Unauthorized", 403 => "Forbidden",
-        404 => "Not Found", 416 => "Range Not Satisfiable", _ => "Status",
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        _ => "Status",
     };
 
     public void Dispose()

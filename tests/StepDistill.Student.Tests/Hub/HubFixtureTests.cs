@@ -22,7 +22,8 @@ public class HubFixtureTests
 
         var snapshot = await ModelResolver.ResolveAsync("test-org/tiny-t5", Options(hub.Endpoint, tmp.Path));
 
-        var expected = new[] { "config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json", "spiece.model", "tokenizer_config.json" };
+        var expected = new[] { "config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json", "spiece.model",
+            "tokenizer_config.json" };
         Assert.Equal(expected, Directory.GetFileSystemEntries(snapshot).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         foreach (var name in expected)
             Assert.Equal(File.ReadAllBytes(Path.Combine(folder, name)), File.ReadAllBytes(Path.Combine(snapshot, name)));

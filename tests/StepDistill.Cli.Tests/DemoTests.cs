@@ -14,30 +14,55 @@ public sealed class DemoTests : ScratchFolderTest
         Assert.True(rc == 0, stderr);
         Assert.Contains("SIMULATED", stderr);
 
-        // The printed table: a header with the four fractions and one row per method.
+        // The printed table: a header with the four fractions and one row per method (the larger student's at 100% only).
         var rows = stdout.Split('\n').Where(l => l.StartsWith('|')).ToList();
-        Assert.Equal(4, rows.Count);
+        Assert.Equal(5, rows.Count);
         Assert.Contains("12.5%", rows[0]);
         Assert.Contains("100%", rows[0]);
         foreach (var method in new[] { "standard fine-tuning", "step-by-step" })
         {
-            var cells = rows.Single(r => r.StartsWith($"| {method}", StringComparison.Ordinal)).Split('|',
+            var cells = rows.Single(r => r.StartsWith($"| {method} ", StringComparison.Ordinal)).Split('|',
                 StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             Assert.Equal(5, cells.Length);
             Assert.All(cells.Skip(1), c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 0, 100));
         }
 
+        Assert.Contains("mini student", rows.Single(r => r.StartsWith("| standard fine-tuning, ", StringComparison.Ordinal)));
+
+        // The three headlines, printed and at the top of the report.
+        string[] claims = ["Less data: ", "Smaller model: ", "Beyond the teacher: "];
+        var headlines = stdout.Split('\n').Where(l => l.StartsWith("- ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList();
+        Assert.Equal(claims, headlines.Select(h => claims.Single(c => h.StartsWith(c, StringComparison.Ordinal))));
+        Assert.Contains("simulated teacher", headlines[2]);
+
         var md = File.ReadAllText(Path.Combine(dir, "report.md"));
         Assert.Contains("Teacher accuracy", md);
         Assert.Contains("SIMULATED", md);
+        Assert.True(md.IndexOf(headlines[0], StringComparison.Ordinal) < md.IndexOf("| method |", StringComparison.Ordinal));
+        Assert.Contains("## How sure we are", md);
+        Assert.Contains("Always answering the most frequent training label", md);
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "results.json")))!;
         Assert.InRange(json["teacher_accuracy"]!.GetValue<double>(), 0.5, 1);
+        Assert.InRange(json["teacher_eval_accuracy"]!.GetValue<double>(), 0.5, 1);
+        Assert.Equal(headlines, json["headlines"]!.AsArray().Select(h => h!.GetValue<string>()));
         var runs = json["runs"]!.AsArray();
-        Assert.Equal(8, runs.Count);
+        Assert.Equal(9, runs.Count);
         Assert.Equal(new[] { "standard", "step-by-step" }, runs.Select(r => r!["method"]!.GetValue<string>()).Distinct().Order());
         Assert.Equal(new[] { 0.125, 0.25, 0.5, 1.0 }, runs.Select(r => r!["fraction"]!.GetValue<double>()).Distinct().Order());
+        Assert.Equal("mini", runs.Single(r => r!["model"] is not null)!["model"]!.GetValue<string>());
         Assert.All(runs, r => { Assert.Equal(0, r!["seed"]!.GetValue<int>()); Assert.InRange(r["test_accuracy"]!.GetValue<double>(), 0, 1); });
+
+        // One paired comparison per fraction (one seed: no interval, but a won/tied/lost count).
+        var paired = json["paired"]!.AsArray();
+        Assert.Equal(4, paired.Count);
+        Assert.All(paired, p => Assert.Equal(1, p!["wins"]!.GetValue<int>() + p["ties"]!.GetValue<int>() + p["losses"]!.GetValue<int>()));
+
+        // Both students learned: on all the data each is well above always giving the most frequent answer.
+        var constant = json["constant_answer"]!["accuracy"]!.GetValue<double>();
+        foreach (var method in new[] { "standard", "step-by-step" })
+            Assert.True(runs.Single(r => r!["method"]!.GetValue<string>() == method && r["fraction"]!.GetValue<double>() == 1.0 && r["model"] is null)!
+                ["test_accuracy"]!.GetValue<double>() >= constant + 0.15, $"{method} did not learn (constant answer {constant:P1})");
 
         var png = File.ReadAllBytes(Path.Combine(dir, "accuracy_vs_data.png"));
         Assert.Equal(0x89, png[0]);
@@ -49,6 +74,6 @@ public sealed class DemoTests : ScratchFolderTest
         (rc, _, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
         Assert.True(rc == 0, stderr);
         Assert.Contains($"{StepDistill.Experiments.Demo.DemoOptions.Quick.Task.TrainSize} already done", stderr);
-        Assert.Contains("8 of 8 cells already finished", stderr);
+        Assert.Contains("9 of 9 cells already finished", stderr);
     }
 }

@@ -84,7 +84,10 @@ public sealed class LegsTaskTests
     {
         var s = LegsTask.Generate(new LegsTaskOptions());
         Assert.Equal((16000, 200, 500), (s.Train.Count, s.Dev.Count, s.Test.Count));
-        Assert.All(s.Train, q => Assert.Equal(4, q.Animals.Count));
+        Assert.All(s.Train, q => Assert.Equal(2, q.Animals.Count));
+        // Most questions name an invented creature: 300 invented kinds beside the real animals.
+        var invented = LegsTask.Invented.Take(300).ToHashSet();
+        Assert.InRange(s.Train.Count(q => q.Animals.Any(invented.Contains)) / (double)s.Train.Count, 0.85, 1.0);
         // A smaller pool from the same seed is a prefix of the larger one, so fractions nest across pool sizes.
         var small = LegsTask.Generate(new LegsTaskOptions { TrainSize = 2000 });
         Assert.Equal(small.Train.Select(q => q.Input), s.Train.Take(2000).Select(q => q.Input));
@@ -93,10 +96,33 @@ public sealed class LegsTaskTests
     [Fact]
     public void Impossible_requests_fail_with_a_message()
     {
-        var e = Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { MinAnimals = 1, MaxAnimals = 1, TrainSize = 100 }));
+        var e = Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { MinAnimals = 1, MaxAnimals = 1, TrainSize = 1000 }));
         Assert.Contains("distinct", e.Message);
+        Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { InventedKinds = LegsTask.MaxInvented + 1 }));
         Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { MinAnimals = 3, MaxAnimals = 2 }));
         Assert.Throws<StepDistillException>(() => LegsTask.Generate(new LegsTaskOptions { TrainSize = -1 }));
+    }
+
+    [Fact]
+    public void Invented_creatures_are_fixed_distinct_words_with_even_legs_up_to_ten()
+    {
+        Assert.Equal(LegsTask.MaxInvented, LegsTask.Invented.Count);
+        Assert.Equal(LegsTask.Invented.Count, LegsTask.Invented.Distinct().Count());
+        Assert.All(LegsTask.Invented, n =>
+        {
+            Assert.Matches("^[a-z]{4,}$", n);
+            Assert.Contains(LegsTask.Animals[n], new[] { 0, 2, 4, 6, 8, 10 });
+        });
+        // Fixed, not derived from the task's seed or the process: cached teacher answers and saved students stay valid.
+        Assert.Equal(("naivo", 8), (LegsTask.Invented[0], LegsTask.Animals[LegsTask.Invented[0]]));
+        Assert.DoesNotContain("legs", LegsTask.Invented);
+        // Every leg count is used, so no count can be guessed from the set alone.
+        Assert.Equal([0, 2, 4, 6, 8, 10], LegsTask.Invented.Select(n => LegsTask.Animals[n]).Distinct().Order());
+        // A real LLM teacher gets them with the instructions.
+        var prompt = LegsPrompt.FileText();
+        Assert.Contains($"{LegsTask.Invented[^1]} {LegsTask.Animals[LegsTask.Invented[^1]]}", prompt);
+        Assert.True(LegsTask.TryParseQuestion($"How many legs in total: {LegsTask.Invented[0]}, cat?", out var parsed));
+        Assert.Equal([LegsTask.Invented[0], "cat"], parsed);
     }
 
     [Fact]

@@ -81,6 +81,15 @@ public sealed class RunnerTests : ScratchFolderTest
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Report.JsonFile)))!;
         Assert.Equal(0.91, json["teacher_accuracy"]!.GetValue<double>());
+        // Paired by seed at each fraction: differences 0.10 and 0.08, mean 0.09, s.d. 0.0141421, t(0.975, 1) = 12.706.
+        var paired = json["paired"]!.AsArray();
+        Assert.Equal(3, paired.Count);
+        var p = paired[0]!;
+        Assert.Equal((0.125, 2, 2, 0, 0), (p["fraction"]!.GetValue<double>(), p["pairs"]!.GetValue<int>(), p["wins"]!.GetValue<int>(),
+            p["ties"]!.GetValue<int>(), p["losses"]!.GetValue<int>()));
+        Assert.Equal(0.09, p["mean_difference"]!.GetValue<double>(), 9);
+        Assert.Equal(0.09 - 0.12706, p["ci95_low"]!.GetValue<double>(), 5);
+        Assert.Contains("| 12.5% (10) | step-by-step (teacher) − standard fine-tuning | +9.0 | -3.7 to +21.7 | 2 / 0 / 0 |", md);
         var runs = json["runs"]!.AsArray();
         Assert.Equal(12, runs.Count);
         Assert.All(runs, r =>

@@ -52,8 +52,8 @@ public sealed class SimulatedTeacherTests
                 Assert.DoesNotContain(StepDistill.Tokenization.ITextTokenizer.UnkId, tok.Encode(text));
         }
         Assert.Equal(LegsTask.BuildTokenizer().Tokens, tok.Tokens);
-        // Small enough for a tiny embedding table.
-        Assert.InRange(tok.VocabSize, 80, 250);
+        // Small enough for a tiny embedding table: one id per word.
+        Assert.InRange(tok.VocabSize, 80, 600); // 67 real and 300 invented creatures, the numbers and the phrasings
     }
 
     [Fact]

@@ -50,10 +50,12 @@ internal sealed class DemoCommand(IAnsiConsole console) : AsyncCommand<DemoComma
         {
             ChildProcess = options.Parallel > 1 ? ExperimentCommand.Self() : null,
         };
-        var (table, _) = await runner.RunAsync(ct);
+        var outcome = await runner.RunAsync(ct);
         var writer = console.Profile.Out.Writer;
         writer.WriteLine();
-        writer.WriteLine(table);
+        writer.WriteLine(outcome.Table);
+        foreach (var h in outcome.Headlines) writer.WriteLine($"- {h}");
+        if (outcome.Headlines.Count > 0) writer.WriteLine();
         writer.WriteLine($"Report: {Path.Combine(Path.GetFullPath(s.Out), Experiments.Runner.Report.MarkdownFile)}");
         return 0;
     }

@@ -18,6 +18,14 @@ internal static class LegsPrompt
         "Count the legs. For each animal, say how many legs it has, add the numbers up step by step, " +
         "then finish with \"So the answer is\" followed by the total as a number.";
 
+    /// <summary>
+    /// What a real LLM cannot know: the invented creatures and their legs, given with the instructions
+    /// (the simulated teacher reads them from <see cref="LegsTask.Animals"/>).
+    /// </summary>
+    public static string Bestiary() =>
+        "Some animals are invented; their legs are: " +
+        string.Join(", ", LegsTask.Invented.Select(n => $"{n} {LegsTask.Animals[n].ToString(System.Globalization.CultureInfo.InvariantCulture)}")) + ".";
+
     /// <summary>The worked examples (fixed animals, each phrasing once, so a real LLM sees the variety too).</summary>
     public static IReadOnlyList<LegsExemplar> Exemplars { get; } = Build();
 
@@ -45,7 +53,7 @@ internal static class LegsPrompt
         sb.Append("output_prefix: A:\n");
         sb.Append("answer_phrase: So the answer is\n");
         sb.Append("stop: \\n\\nQ:\n\n");
-        sb.Append("[instructions]\n").Append(Instructions).Append("\n\n");
+        sb.Append("[instructions]\n").Append(Instructions).Append(' ').Append(Bestiary()).Append("\n\n");
         foreach (var e in Exemplars)
         {
             sb.Append("[input]\n").Append(e.Input).Append('\n');
@@ -60,7 +68,7 @@ internal static class LegsPrompt
     {
         ArgumentNullException.ThrowIfNull(input);
         var sb = new StringBuilder();
-        sb.Append(Instructions).Append("\n\n");
+        sb.Append(Instructions).Append(' ').Append(Bestiary()).Append("\n\n");
         foreach (var e in Exemplars)
             sb.Append("Q: ").Append(e.Input).Append("\nA: ").Append(e.Rationale).Append(" So the answer is ").Append(e.Answer).Append(".\n\n");
         sb.Append("Q: ").Append(input.Trim()).Append("\nA:");

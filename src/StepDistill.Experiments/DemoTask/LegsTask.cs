@@ -8,8 +8,8 @@ namespace StepDistill.Experiments.DemoTask;
 
 /// <summary>
 /// Sizes and difficulty of a generated <see cref="LegsTask"/> data set. The defaults are the design the demo
-/// search recommends (BENCHMARKS.md, "Demo design search"): 4 animals per question and a 16000-question pool, so that
-/// 12.5 % of it (2000) is still enough for the rationale to generalise.
+/// search chose (docs/demo-design-search.md, round 3): two creatures per question drawn from the real animals and
+/// <see cref="InventedKinds"/> invented ones, and a 16000-question pool.
 /// </summary>
 internal sealed record LegsTaskOptions
 {
@@ -19,9 +19,15 @@ internal sealed record LegsTaskOptions
     public int DevSize { get; init; } = 200;
     public int TestSize { get; init; } = 500;
     /// <summary>Animals per question: fewest.</summary>
-    public int MinAnimals { get; init; } = 4;
+    public int MinAnimals { get; init; } = 2;
     /// <summary>Animals per question: most. More animals = more steps and a harder end-to-end sum.</summary>
-    public int MaxAnimals { get; init; } = 4;
+    public int MaxAnimals { get; init; } = 2;
+    /// <summary>
+    /// How many of <see cref="LegsTask.Invented"/> join the real animals. Their leg counts are facts no name
+    /// hints at and each is mentioned only a few times in a small training set: a student trained on totals alone
+    /// must untangle them from sums, while the teacher's rationale states each one.
+    /// </summary>
+    public int InventedKinds { get; init; } = 300;
 
     internal void Validate()
     {
@@ -29,6 +35,8 @@ internal sealed record LegsTaskOptions
             throw new StepDistillException($"split sizes must not be negative (train {TrainSize}, dev {DevSize}, test {TestSize})");
         if (MinAnimals < 1 || MaxAnimals < MinAnimals || MaxAnimals > 8)
             throw new StepDistillException($"animals per question must satisfy 1 <= min <= max <= 8 (min {MinAnimals}, max {MaxAnimals})");
+        if (InventedKinds < 0 || InventedKinds > LegsTask.Invented.Count)
+            throw new StepDistillException($"invented kinds must be within 0..{LegsTask.Invented.Count} (got {InventedKinds})");
     }
 }
 
@@ -77,10 +85,52 @@ internal partial class LegsTask
     /// <summary>Name of the task (prompt name and data set name).</summary>
     public const string Name = "legs";
 
-    /// <summary>The animals the generator draws from, with their true number of legs.</summary>
-    public static IReadOnlyDictionary<string, int> Animals { get; } = BuildAnimals();
+    /// <summary>
+    /// Every creature a question may name with its true number of legs: the real animals, then the
+    /// <see cref="Invented"/> ones.
+    /// </summary>
+    public static IReadOnlyDictionary<string, int> Animals => Bestiary.All;
 
-    static Dictionary<string, int> BuildAnimals()
+    /// <summary>
+    /// Invented creatures (pronounceable nonsense names) in a fixed order, each with an even number of legs from
+    /// 0 to 10 that nothing in its name hints at; a real LLM teacher learns them from the prompt's instructions.
+    /// </summary>
+    public static IReadOnlyList<string> Invented => Bestiary.Invented;
+
+    /// <summary>Most invented creatures a task can use.</summary>
+    public const int MaxInvented = 300;
+
+    static readonly (Dictionary<string, int> All, string[] Invented) Bestiary = BuildBestiary();
+
+    static (Dictionary<string, int>, string[]) BuildBestiary()
+    {
+        var d = RealAnimals();
+        var invented = new List<string>(MaxInvented);
+        // A fixed seed, not the task's: the creatures, their legs and so the vocabulary are the same in every run.
+        var rng = new Random(20261201);
+        string[] onsets = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "gr", "pl", "tr"];
+        string[] vowels = ["a", "e", "i", "o", "u", "oo", "ai"];
+        var reserved = ReservedWords();
+        while (invented.Count < MaxInvented)
+        {
+            var name = string.Concat(Enumerable.Range(0, rng.Next(2, 4)).Select(_ => onsets[rng.Next(onsets.Length)] + vowels[rng.Next(vowels.Length)]));
+            if (rng.Next(2) == 0) name += onsets[rng.Next(onsets.Length)];
+            var legs = 2 * rng.Next(0, 6);
+            if (reserved.Contains(name) || !d.TryAdd(name, legs)) continue;
+            invented.Add(name);
+        }
+        return (d, [.. invented]);
+    }
+
+    // Words of the question, the prompt and every rationale phrasing: no creature may be named like one of them.
+    static HashSet<string> ReservedWords()
+    {
+        var text = string.Join(" ", Enumerable.Range(0, LegsRationale.Variants).Select(v => LegsRationale.Write(["x"], [0], 0, v)))
+                   + " " + LegsPrompt.Instructions + " How many legs in total So the answer is";
+        return [.. text.ToLowerInvariant().Split([' ', ',', '.', ':', '"', '+', '='], StringSplitOptions.RemoveEmptyEntries)];
+    }
+
+    static Dictionary<string, int> RealAnimals()
     {
         var groups = new (int Legs, string Names)[]
         {
@@ -97,7 +147,7 @@ internal partial class LegsTask
         return d;
     }
 
-    static readonly string[] AnimalNames = [.. Animals.Keys.Order(StringComparer.Ordinal)];
+    static readonly string[] RealNames = [.. Animals.Keys.Except(Invented).Order(StringComparer.Ordinal)];
 
     /// <summary>
     /// Generates train, dev and test questions from <see cref="LegsTaskOptions.Seed"/>. Questions are drawn
@@ -107,11 +157,12 @@ internal partial class LegsTask
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        string[] names = [.. RealNames, .. Invented.Take(options.InventedKinds)];
         long possible = 0;
         for (int k = options.MinAnimals; k <= options.MaxAnimals; k++)
         {
             long p = 1;
-            for (int i = 0; i < k; i++) p *= AnimalNames.Length - i;
+            for (int i = 0; i < k; i++) p *= names.Length - i;
             possible += p;
         }
         long total = (long)options.TrainSize + options.DevSize + options.TestSize;
@@ -138,7 +189,7 @@ internal partial class LegsTask
                 for (int i = 0; i < k; i++)
                 {
                     string a;
-                    do a = AnimalNames[rng.Next(AnimalNames.Length)]; while (Array.IndexOf(picked, a, 0, i) >= 0);
+                    do a = names[rng.Next(names.Length)]; while (Array.IndexOf(picked, a, 0, i) >= 0);
                     picked[i] = a;
                 }
                 if (!seen.Add(string.Join(' ', picked))) continue;
@@ -158,10 +209,11 @@ internal partial class LegsTask
     /// </summary>
     public static WordLevelTokenizer BuildTokenizer()
     {
-        var texts = new List<string> { FormatQuestion(AnimalNames) };
-        var legs = AnimalNames.Select(a => Animals[a]).ToArray();
+        string[] names = [.. Animals.Keys];
+        var texts = new List<string> { FormatQuestion(names) };
+        var legs = names.Select(a => Animals[a]).ToArray();
         for (int v = 0; v < LegsRationale.Variants; v++)
-            texts.Add(LegsRationale.Write(AnimalNames, legs, legs.Sum(), v) + " So the answer is 0.");
+            texts.Add(LegsRationale.Write(names, legs, legs.Sum(), v) + " So the answer is 0.");
         texts.Add("A An"); // a capitalised first article, whichever animal comes first
         texts.AddRange(Enumerable.Range(0, MaxTotal + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)));
         return WordLevelTokenizer.Build(texts, ["predict", "explain", ":"]);

@@ -18,20 +18,28 @@ internal sealed record MethodSpec(Method Method, LabelSource Labels)
     }
 }
 
-/// <summary>One cell of the grid: a method at a data fraction, a seed and an α.</summary>
-internal sealed record Cell(MethodSpec Method, double Fraction, int Seed, double Alpha)
+/// <summary>
+/// One cell of the grid: a method at a data fraction, a seed and an α; <see cref="Model"/> names a student other than
+/// the grid's (null: the runner's base options decide).
+/// </summary>
+internal sealed record Cell(MethodSpec Method, double Fraction, int Seed, double Alpha, string? Model = null)
 {
     /// <summary>The cell's folder name, stable across runs so a re-run finds finished cells.</summary>
     public string Key => string.Create(CultureInfo.InvariantCulture,
-        $"{Method.Method.Name()}-{Method.Labels.Name()}-f{Fraction:0.####}-s{Seed}{(Method.Method == Training.Method.StepByStep ? $"-a{Alpha:0.###}" : "")}");
+        $"{Method.Method.Name()}-{Method.Labels.Name()}-f{Fraction:0.####}-s{Seed}{(Method.Method == Training.Method.StepByStep ? $"-a{Alpha:0.###}" : "")}" +
+        $"{(Model is null ? "" : "-m" + Path.GetFileName(Model.TrimEnd('/', '\\')))}");
 }
 
-/// <summary>Methods × fractions × seeds (× α for step-by-step).</summary>
+/// <summary>Methods × fractions × seeds (× α for step-by-step), plus <see cref="Extra"/> cells outside the product.</summary>
 internal sealed record ExperimentGrid(IReadOnlyList<MethodSpec> Methods, IReadOnlyList<double> Fractions, IReadOnlyList<int> Seeds,
     IReadOnlyList<double> Alphas)
 {
+    /// <summary>Cells run besides the product, e.g. a larger student at one fraction; they start first (they take longest).</summary>
+    public IReadOnlyList<Cell> Extra { get; init; } = [];
+
     public IEnumerable<Cell> Cells()
     {
+        foreach (var cell in Extra) yield return cell;
         // Seeds outermost so that a partial run already has complete curves for the first seed.
         foreach (var seed in Seeds)
             foreach (var fraction in Fractions)

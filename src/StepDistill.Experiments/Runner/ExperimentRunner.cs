@@ -15,7 +15,7 @@ internal sealed record CellResult(Cell Cell, double EvalAccuracy, int EvalCount,
     public JsonObject ToJson() => new()
     {
         ["key"] = Cell.Key, ["method"] = Cell.Method.Method.Name(), ["labels"] = Cell.Method.Labels.Name(),
-        ["alpha"] = Cell.Alpha, ["fraction"] = Cell.Fraction, ["seed"] = Cell.Seed,
+        ["alpha"] = Cell.Alpha, ["fraction"] = Cell.Fraction, ["seed"] = Cell.Seed, ["model"] = Cell.Model,
         [EvalSplit == "test" ? "test_accuracy" : "dev_accuracy_final"] = EvalAccuracy,
         ["eval_split"] = EvalSplit, ["eval_n"] = EvalCount, ["best_dev_accuracy"] = BestDevAccuracy,
         ["train_seconds"] = Math.Round(TrainSeconds, 2), ["train_examples"] = TrainExamples,
@@ -116,6 +116,7 @@ internal sealed class ExperimentRunner
 
     TrainingOptions OptionsFor(Cell cell) => baseOptions with
     {
+        Model = cell.Model ?? baseOptions.Model,
         Method = cell.Method.Method,
         Labels = cell.Method.Labels,
         Alpha = cell.Alpha,

@@ -8,7 +8,23 @@ namespace StepDistill.Experiments.Runner;
 
 /// <summary>What a report says besides the cell results.</summary>
 internal sealed record ReportInfo(string Title, string Setup, double? TeacherAccuracy, string? TeacherNote, int TrainSize,
-                                IReadOnlyDictionary<string, double> TimingsSeconds);
+                                IReadOnlyDictionary<string, double> TimingsSeconds)
+{
+    /// <summary>A paragraph under the title: what was compared, in plain words.</summary>
+    public string? Intro { get; init; }
+
+    /// <summary>One-sentence findings shown first (the demo's three headlines).</summary>
+    public IReadOnlyList<string> Headlines { get; init; } = [];
+
+    /// <summary>The teacher's accuracy on the evaluation split's questions, when it answered them.</summary>
+    public double? TeacherEvalAccuracy { get; init; }
+
+    /// <summary>The most frequent training label and its accuracy on the evaluation split: the floor a student must clear.</summary>
+    public (string Answer, double Accuracy)? ConstantAnswer { get; init; }
+}
+
+/// <summary>A paired comparison at one fraction: <see cref="Method"/> − <see cref="Baseline"/> over the seeds both ran.</summary>
+internal sealed record PairedRow(double Fraction, string Baseline, string Method, PairedDifference Difference);
 
 /// <summary>
 /// Writes <c>report.md</c> (table, setup, teacher accuracy, timings), <c>accuracy_vs_data.png</c> (accuracy against
@@ -24,10 +40,53 @@ internal static class Report
     /// <summary>Mean and (population) standard deviation of one method at one fraction, over seeds.</summary>
     public sealed record Point(string Method, double Fraction, double Mean, double Std, int Seeds);
 
-    static string MethodLabel(Cell c) => c.Method.Method == Training.Method.StepByStep
+    /// <summary>The row name of a cell's method: method, labels, α when not the paper's 0.5, and the student when not the grid's.</summary>
+    public static string MethodLabel(Cell c) => (c.Method.Method == Training.Method.StepByStep
         ? (c.Alpha == 0.5 ? $"{c.Method.Method.Name()} ({c.Method.Labels.Name()})" : string.Create(CultureInfo.InvariantCulture,
             $"{c.Method.Method.Name()} ({c.Method.Labels.Name()}, α={c.Alpha:0.###})"))
-        : c.Method.Labels == Training.LabelSource.Gold ? "standard fine-tuning" : "standard distillation";
+        : c.Method.Labels == Training.LabelSource.Gold ? "standard fine-tuning" : "standard distillation")
+        + (c.Model is null ? "" : $", {c.Model} student");
+
+    /// <summary>
+    /// Every step-by-step row against every standard row of the grid's own student, per fraction, paired by seed
+    /// (only seeds both ran).
+    /// </summary>
+    public static IReadOnlyList<PairedRow> Paired(IReadOnlyList<CellResult> results)
+    {
+        var rows = new List<PairedRow>();
+        var own = results.Where(r => r.Cell.Model is null).ToList();
+        foreach (var fraction in own.Select(r => r.Cell.Fraction).Distinct().Order())
+        {
+            var at = own.Where(r => r.Cell.Fraction == fraction).GroupBy(r => MethodLabel(r.Cell)).ToList();
+            foreach (var baseline in at.Where(g => g.First().Cell.Method.Method == Training.Method.Standard))
+                foreach (var method in at.Where(g => g.First().Cell.Method.Method == Training.Method.StepByStep))
+                {
+                    var seeds = baseline.Select(r => r.Cell.Seed).Intersect(method.Select(r => r.Cell.Seed)).Order().ToList();
+                    if (seeds.Count == 0) continue;
+                    var a = seeds.Select(s => baseline.First(r => r.Cell.Seed == s).EvalAccuracy).ToList();
+                    var b = seeds.Select(s => method.First(r => r.Cell.Seed == s).EvalAccuracy).ToList();
+                    rows.Add(new PairedRow(fraction, baseline.Key, method.Key, PairedDifference.Of(a, b)));
+                }
+        }
+        return rows;
+    }
+
+    /// <summary>The paired comparisons as Markdown, in points: mean difference, 95% interval, seeds won / tied / lost.</summary>
+    public static string PairedTable(IReadOnlyList<PairedRow> rows, int trainSize)
+    {
+        var sb = new StringBuilder("| share of data | compared | difference (points) | 95% interval | seeds won / tied / lost |\n" +
+                                   "| --- | --- | ---: | ---: | ---: |\n");
+        foreach (var r in rows)
+        {
+            var d = r.Difference;
+            var interval = d.Low is { } lo && d.High is { } hi ? I($"{lo * 100:+0.0;-0.0} to {hi * 100:+0.0;-0.0}") : "(one seed)";
+            sb.Append(I($"| {r.Fraction * 100:0.#}% ({(int)Math.Ceiling(r.Fraction * trainSize)}) | {r.Method} − {r.Baseline} | "))
+              .Append(I($"{d.Mean * 100:+0.0;-0.0} | {interval}{(d.ClearlyAbove ? " (above 0)" : "")} | {d.Wins} / {d.Ties} / {d.Losses} |\n"));
+        }
+        return sb.ToString();
+    }
+
+    static string I(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     public static IReadOnlyList<Point> Aggregate(IReadOnlyList<CellResult> results) =>
         results.GroupBy(r => (MethodLabel(r.Cell), r.Cell.Fraction))
@@ -65,16 +124,22 @@ internal static class Report
     {
         FileOps.CreateDirectory(outDir);
         var points = Aggregate(results);
+        var paired = Paired(results);
         var split = results.FirstOrDefault()?.EvalSplit ?? "test";
+        var evalCount = results.FirstOrDefault()?.EvalCount ?? 0;
         var table = Table(points, info.TrainSize);
 
         var json = new JsonObject
         {
             ["title"] = info.Title,
             ["eval_split"] = split,
+            ["eval_n"] = evalCount,
             ["train_size"] = info.TrainSize,
             ["teacher_accuracy"] = info.TeacherAccuracy,
+            ["teacher_eval_accuracy"] = info.TeacherEvalAccuracy,
             ["teacher_note"] = info.TeacherNote,
+            ["constant_answer"] = info.ConstantAnswer is { } c ? new JsonObject { ["answer"] = c.Answer, ["accuracy"] = c.Accuracy } : null,
+            ["headlines"] = new JsonArray([.. info.Headlines.Select(h => (JsonNode)h)]),
             ["runs"] = new JsonArray(results.Select(r =>
             {
                 var o = r.ToJson();
@@ -85,6 +150,12 @@ internal static class Report
             {
                 ["method"] = p.Method, ["fraction"] = p.Fraction, ["mean_accuracy"] = p.Mean, ["std_accuracy"] = p.Std, ["seeds"] = p.Seeds,
             }).ToArray()),
+            ["paired"] = new JsonArray(paired.Select(p => (JsonNode)new JsonObject
+            {
+                ["fraction"] = p.Fraction, ["method"] = p.Method, ["baseline"] = p.Baseline, ["pairs"] = p.Difference.Pairs,
+                ["mean_difference"] = p.Difference.Mean, ["ci95_low"] = p.Difference.Low, ["ci95_high"] = p.Difference.High,
+                ["wins"] = p.Difference.Wins, ["ties"] = p.Difference.Ties, ["losses"] = p.Difference.Losses,
+            }).ToArray()),
             ["timings_s"] = new JsonObject(info.TimingsSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 1)))),
         };
         FileOps.WriteAllText(Path.Combine(outDir, JsonFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -93,23 +164,44 @@ internal static class Report
 
         var md = new StringBuilder();
         md.Append("# ").Append(info.Title).Append("\n\n");
-        md.Append(CultureInfo.InvariantCulture, $"{split} accuracy (%) by share of the training set ({info.TrainSize} examples at 100%)");
+        if (info.Intro is { } intro) md.Append(intro.TrimEnd()).Append("\n\n");
+        if (info.Headlines.Count > 0)
+        {
+            md.Append("## What it shows\n\n");
+            foreach (var h in info.Headlines) md.Append("- ").Append(h).Append('\n');
+            md.Append('\n');
+        }
+        md.Append(I($"{split} accuracy (%) by share of the training set ({info.TrainSize} examples at 100%), {evalCount} {split} questions"));
         md.Append(points.Any(p => p.Seeds > 1) ? ", mean ± standard deviation over seeds:\n\n" : ":\n\n");
         md.Append(table).Append('\n');
         md.Append("![accuracy against training-set size](").Append(PlotFile).Append(")\n\n");
+        if (info.ConstantAnswer is { } constant)
+            md.Append(I($"Always answering the most frequent training label (\"{constant.Answer}\") scores {constant.Accuracy * 100:F1}%.\n\n"));
         if (info.TeacherAccuracy is { } ta)
-            md.Append(CultureInfo.InvariantCulture, $"Teacher accuracy on the training set: {ta * 100:F1}%").Append(info.TeacherNote is null ? "" : $" " +
-                $"({info.TeacherNote})").Append(".\n\n");
+            md.Append(I($"Teacher accuracy on the training set: {ta * 100:F1}%"))
+              .Append(info.TeacherEvalAccuracy is { } te ? I($"; on the {split} questions: {te * 100:F1}%") : "")
+              .Append(info.TeacherNote is null ? "" : $" ({info.TeacherNote})").Append(".\n\n");
+        if (paired.Count > 0)
+        {
+            md.Append("## How sure we are\n\n");
+            md.Append("On each seed both methods train on the same subset of the data, in the same order, from the same initial weights, " +
+                      "so the difference between them on that seed is not luck of the draw. Per share of the data: the mean of the " +
+                      "per-seed differences in accuracy points, its 95% confidence interval (Student t over seeds: an interval above 0 " +
+                      "means the gain is larger than the seed-to-seed noise), and on how many seeds step-by-step won, tied or lost");
+            md.Append(evalCount > 0 ? I($"; one {split} question is {100.0 / evalCount:0.###} point.\n\n") : ".\n\n");
+            md.Append(PairedTable(paired, info.TrainSize)).Append('\n');
+        }
         md.Append("## Setup\n\n").Append(info.Setup.TrimEnd()).Append("\n\n");
         md.Append("## Timings\n\n| stage | seconds |\n| --- | ---: |\n");
         foreach (var (k, v) in info.TimingsSeconds) md.Append(CultureInfo.InvariantCulture, $"| {k} | {v:F1} |\n");
-        md.Append("\n## Runs\n\n| method | labels | α | fraction | seed | ").Append(split).Append(" accuracy | best dev accuracy | training s |\n| --- " +
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        foreach (var r in results.OrderBy(r => r.Cell.Method.Name, StringComparer.Ordinal).ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
+        md.Append("\n## Runs\n\n| method | labels | α | student | fraction | seed | ").Append(split)
+          .Append(" accuracy | best dev accuracy | training s |\n| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        foreach (var r in results.OrderBy(r => r.Cell.Model, StringComparer.Ordinal).ThenBy(r => r.Cell.Method.Name, StringComparer.Ordinal)
+                                 .ThenBy(r => r.Cell.Fraction).ThenBy(r => r.Cell.Seed))
             md.Append(CultureInfo.InvariantCulture,
                 $"| {r.Cell.Method.Method.Name()} | {r.Cell.Method.Labels.Name()} | " +
                     $"{(r.Cell.Method.Method == Method.StepByStep ? r.Cell.Alpha.ToString("0.###", CultureInfo.InvariantCulture) : "")} | " +
-                        $"{r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | " +
+                        $"{r.Cell.Model ?? "(grid's)"} | {r.Cell.Fraction:0.###} | {r.Cell.Seed} | {r.EvalAccuracy * 100:F1} | " +
                             $"{(r.BestDevAccuracy is { } d ? (d * 100).ToString("F1", CultureInfo.InvariantCulture) : "")} | {r.TrainSeconds:F0} |\n");
         FileOps.WriteAllText(Path.Combine(outDir, MarkdownFile), md.ToString());
         return table;

@@ -35,11 +35,11 @@ public sealed class DemoRunnerTests : IDisposable
     {
         var points = new[]
         {
-            P(DemoHeadlines.Standard, 0.25, 0.80), P(DemoHeadlines.Standard, 0.5, 0.85), P(DemoHeadlines.Standard, 1.0, 0.90),
-            P(DemoHeadlines.StepByStep, 0.25, 0.89), P(DemoHeadlines.StepByStep, 0.5, 0.93), P(DemoHeadlines.StepByStep, 1.0, 0.97),
-            P($"{DemoHeadlines.Standard}, mini student", 1.0, 0.70),
+            P("standard fine-tuning", 0.25, 0.80), P("standard fine-tuning", 0.5, 0.85), P("standard fine-tuning", 1.0, 0.90),
+            P("step-by-step (gold, α=0.7)", 0.25, 0.89), P("step-by-step (gold, α=0.7)", 0.5, 0.93), P("step-by-step (gold, α=0.7)", 1.0, 0.97),
+            P("standard fine-tuning, mini student", 1.0, 0.70),
         };
-        var lines = DemoHeadlines.Write(new HeadlineInputs(points, 1000, "tiny", "mini", 5.7, 0.95, SimulatedTeacher: true));
+        var lines = DemoHeadlines.Write(new HeadlineInputs(points, 1000, 0.7, "tiny", "mini", 5.7, 0.95, SimulatedTeacher: true));
         Assert.Equal(3, lines.Count);
         Assert.StartsWith("Less data: step-by-step with 50% (500 examples)", lines[0]); // 25% (89.0) is below 90.0
         Assert.Contains("(90.0%)", lines[0]);
@@ -48,8 +48,8 @@ public sealed class DemoRunnerTests : IDisposable
         Assert.Contains("97.0% of the test questions right, the simulated teacher 95.0%", lines[2]);
 
         // Claims the numbers do not support are stated as such.
-        var weak = points.Select(p => p.Method == DemoHeadlines.StepByStep ? p with { Mean = p.Mean - 0.3 } : p).ToList();
-        var w = DemoHeadlines.Write(new HeadlineInputs(weak, 1000, "tiny", "mini", 5.7, 0.95, SimulatedTeacher: false));
+        var weak = points.Select(p => p.Method == "step-by-step (gold, α=0.7)" ? p with { Mean = p.Mean - 0.3 } : p).ToList();
+        var w = DemoHeadlines.Write(new HeadlineInputs(weak, 1000, 0.7, "tiny", "mini", 5.7, 0.95, SimulatedTeacher: false));
         Assert.StartsWith("Less data: not shown", w[0]);
         Assert.Contains("67.0% on all the data, below standard fine-tuning", w[1]);
         Assert.Contains("does not beat its teacher", w[2]);

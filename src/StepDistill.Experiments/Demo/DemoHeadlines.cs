@@ -4,7 +4,7 @@ using StepDistill.Experiments.Runner;
 namespace StepDistill.Experiments.Demo;
 
 /// <summary>What the headlines compare: the rows of the report and the facts outside it.</summary>
-internal sealed record HeadlineInputs(IReadOnlyList<Report.Point> Points, int TrainSize, string Student, string? LargeStudent,
+internal sealed record HeadlineInputs(IReadOnlyList<Report.Point> Points, int TrainSize, double Alpha, string Student, string? LargeStudent,
                                       double? SizeRatio, double? TeacherTestAccuracy, bool SimulatedTeacher);
 
 /// <summary>
@@ -14,20 +14,21 @@ internal sealed record HeadlineInputs(IReadOnlyList<Report.Point> Points, int Tr
 /// </summary>
 internal static class DemoHeadlines
 {
-    /// <summary>Row names of the report (see <see cref="Report.MethodLabel"/>).</summary>
-    public const string Standard = "standard fine-tuning", StepByStep = "step-by-step (gold)";
-
     public static IReadOnlyList<string> Write(HeadlineInputs h)
     {
         ArgumentNullException.ThrowIfNull(h);
-        var full = Find(h.Points, Standard, 1.0);
-        var sbsFull = Find(h.Points, StepByStep, 1.0);
+        // The report's row names (one place: Report.MethodLabel).
+        var standard = MethodSpec.Parse("standard:gold");
+        string Row(MethodSpec method, string? model = null) => Report.MethodLabel(new Cell(method, 1.0, 0, h.Alpha, model));
+        var stepByStep = Row(MethodSpec.Parse("step-by-step:gold"));
+        var full = Find(h.Points, Row(standard), 1.0);
+        var sbsFull = Find(h.Points, stepByStep, 1.0);
         var lines = new List<string>();
 
         // (a) Less data: the smallest share at which step-by-step reaches standard fine-tuning on all the data.
         if (full is not null)
         {
-            var reach = h.Points.Where(p => p.Method == StepByStep && p.Mean >= full.Mean).OrderBy(p => p.Fraction).FirstOrDefault();
+            var reach = h.Points.Where(p => p.Method == stepByStep && p.Mean >= full.Mean).OrderBy(p => p.Fraction).FirstOrDefault();
             lines.Add(reach is not null && reach.Fraction < 1
                 ? I($"Less data: step-by-step with {Share(reach.Fraction, h.TrainSize)} of the training data scores {reach.Mean * 100:F1}%, ") +
                   I($"at or above standard fine-tuning with all {h.TrainSize} examples ({full.Mean * 100:F1}%).")
@@ -36,7 +37,7 @@ internal static class DemoHeadlines
         }
 
         // (b) Smaller model: step-by-step with the grid's student against standard fine-tuning of a larger one.
-        if (sbsFull is not null && h.LargeStudent is not null && Find(h.Points, $"{Standard}, {h.LargeStudent} student", 1.0) is { } large)
+        if (sbsFull is not null && h.LargeStudent is not null && Find(h.Points, Row(standard, h.LargeStudent), 1.0) is { } large)
         {
             var ratio = h.SizeRatio is { } r ? I($"{r:0.#}× larger ") : "larger ";
             lines.Add(I($"Smaller model: step-by-step with the `{h.Student}` student scores {sbsFull.Mean * 100:F1}% on all the data, ") +

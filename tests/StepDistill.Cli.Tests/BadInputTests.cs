@@ -317,6 +317,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Checkpoint>
         new("--teacher unknown kind", "annotate", c => [.. Annotate(c, c.Jsonl("in.jsonl", Good1)).Select(a => a == "openai:none" ? "bard:x" : a)], "bard"),
         new("--fractions with a bad number", "experiment", c => ["experiment", "--data", c.Jsonl("train.jsonl", Good1, Good2), "--fractions",
             "0.5,abc", "--out", c.P("grid")], "abc"),
+        new("--eval-split test with a training file", "experiment", c => ["experiment", "--data", c.Jsonl("train.jsonl", Good1, Good2),
+            "--eval-split", "test", "--out", c.P("grid")], "train.jsonl", "--eval-split test"),
         new("output folder under a file", "predict", c => { c.Write("file", "x"); return [.. Predict(c, c.Model(), c.Jsonl("in.jsonl",
             Good1)).Select(a => a == c.P("pred.jsonl") ? c.P("file/sub/pred.jsonl") : a)]; }, "file"),
         new("run folder under a file", "train", c => { c.Write("file", "x"); return [.. Train(c, c.Jsonl("train.jsonl", Good1,

@@ -83,7 +83,7 @@ public sealed class LegsTaskTests
     public void Defaults_are_the_recommended_demo_design()
     {
         var s = LegsTask.Generate(new LegsTaskOptions());
-        Assert.Equal((16000, 200, 500), (s.Train.Count, s.Dev.Count, s.Test.Count));
+        Assert.Equal((32000, 200, 1000), (s.Train.Count, s.Dev.Count, s.Test.Count));
         Assert.All(s.Train, q => Assert.Equal(2, q.Animals.Count));
         // Most questions name an invented creature: 300 invented kinds beside the real animals.
         var invented = LegsTask.Invented.Take(300).ToHashSet();

@@ -66,7 +66,10 @@ internal sealed class ExperimentCommand(IAnsiConsole console) : AsyncCommand<Exp
         var devPath = s.Dev ?? (dev is null ? null : s.Data);
         var eval = DatasetLoader.NormalizeSplit(s.EvalSplit) == "dev"
             ? dev ?? throw new StepDistillException($"{s.Data}: no dev split to evaluate on (pass --dev, or --eval-split test)")
-            : await DatasetLoader.LoadAsync(s.Data!, "test", metric, ct);
+            : File.Exists(s.Data)
+                // A JSONL file is its own (training) split: scoring "test" on it would score the training data.
+                ? throw new StepDistillException($"{s.Data}: --eval-split test needs the folder holding train.jsonl and test.jsonl, not a file")
+                : await DatasetLoader.LoadAsync(s.Data!, "test", metric, ct);
         var runner = new ExperimentRunner(options, s.Out!, Progress.ConsoleProgress.Logger)
         {
             ChildProcess = s.Parallel > 1 ? Self() : null,

@@ -9,15 +9,15 @@ namespace StepDistill.Experiments.DemoTask;
 /// <summary>
 /// Sizes and difficulty of a generated <see cref="LegsTask"/> data set. The defaults are the design the demo
 /// search chose (docs/demo-design-search.md, round 3): two creatures per question drawn from the real animals and
-/// <see cref="InventedKinds"/> invented ones, and a 16000-question pool.
+/// <see cref="InventedKinds"/> invented ones, a 32000-question pool and 1000 test questions (one = 0.1 point).
 /// </summary>
 internal sealed record LegsTaskOptions
 {
     /// <summary>Everything generated (which questions, which split) follows from this seed.</summary>
     public int Seed { get; init; }
-    public int TrainSize { get; init; } = 16000;
+    public int TrainSize { get; init; } = 32000;
     public int DevSize { get; init; } = 200;
-    public int TestSize { get; init; } = 500;
+    public int TestSize { get; init; } = 1000;
     /// <summary>Animals per question: fewest.</summary>
     public int MinAnimals { get; init; } = 2;
     /// <summary>Animals per question: most. More animals = more steps and a harder end-to-end sum.</summary>

@@ -10,11 +10,13 @@ public sealed class DemoTests : ScratchFolderTest
     [Fact]
     public async Task QuickDemo_WritesReportPlotAndResults_AndPrintsTheTable()
     {
+        var quick = StepDistill.Experiments.Demo.DemoOptions.Quick;
+        var cellCount = 2 * quick.Fractions.Count + 1; // both methods at every fraction, and the larger student
         var (rc, stdout, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
         Assert.True(rc == 0, stderr);
         Assert.Contains("SIMULATED", stderr);
 
-        // The printed table: a header with the four fractions and one row per method (the larger student's at 100% only).
+        // The printed table: a header with the fractions and one row per method (the larger student's at 100% only).
         var rows = stdout.Split('\n').Where(l => l.StartsWith('|')).ToList();
         Assert.Equal(5, rows.Count);
         Assert.Contains("12.5%", rows[0]);
@@ -23,7 +25,7 @@ public sealed class DemoTests : ScratchFolderTest
         {
             var cells = rows.Single(r => r.StartsWith($"| {method} ", StringComparison.Ordinal)).Split('|',
                 StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            Assert.Equal(5, cells.Length);
+            Assert.Equal(1 + quick.Fractions.Count, cells.Length);
             Assert.All(cells.Skip(1), c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 0, 100));
         }
 
@@ -47,15 +49,15 @@ public sealed class DemoTests : ScratchFolderTest
         Assert.InRange(json["teacher_eval_accuracy"]!.GetValue<double>(), 0.5, 1);
         Assert.Equal(headlines, json["headlines"]!.AsArray().Select(h => h!.GetValue<string>()));
         var runs = json["runs"]!.AsArray();
-        Assert.Equal(9, runs.Count);
+        Assert.Equal(cellCount, runs.Count);
         Assert.Equal(new[] { "standard", "step-by-step" }, runs.Select(r => r!["method"]!.GetValue<string>()).Distinct().Order());
-        Assert.Equal(new[] { 0.125, 0.25, 0.5, 1.0 }, runs.Select(r => r!["fraction"]!.GetValue<double>()).Distinct().Order());
+        Assert.Equal(quick.Fractions.Order(), runs.Select(r => r!["fraction"]!.GetValue<double>()).Distinct().Order());
         Assert.Equal("mini", runs.Single(r => r!["model"] is not null)!["model"]!.GetValue<string>());
         Assert.All(runs, r => { Assert.Equal(0, r!["seed"]!.GetValue<int>()); Assert.InRange(r["test_accuracy"]!.GetValue<double>(), 0, 1); });
 
         // One paired comparison per fraction (one seed: no interval, but a won/tied/lost count).
         var paired = json["paired"]!.AsArray();
-        Assert.Equal(4, paired.Count);
+        Assert.Equal(quick.Fractions.Count, paired.Count);
         Assert.All(paired, p => Assert.Equal(1, p!["wins"]!.GetValue<int>() + p["ties"]!.GetValue<int>() + p["losses"]!.GetValue<int>()));
 
         // Both students learned: on all the data each is well above always giving the most frequent answer.
@@ -73,7 +75,7 @@ public sealed class DemoTests : ScratchFolderTest
         // A second run reuses the teacher's cached answers and the finished students.
         (rc, _, stderr) = await CliHarness.Run("demo", "--quick", "--out", dir);
         Assert.True(rc == 0, stderr);
-        Assert.Contains($"{StepDistill.Experiments.Demo.DemoOptions.Quick.Task.TrainSize} already done", stderr);
-        Assert.Contains("9 of 9 cells already finished", stderr);
+        Assert.Contains($"{quick.Task.TrainSize} already done", stderr);
+        Assert.Contains($"{cellCount} of {cellCount} cells already finished", stderr);
     }
 }

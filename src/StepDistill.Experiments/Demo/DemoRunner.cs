@@ -14,7 +14,7 @@ using StepDistill.Training;
 
 namespace StepDistill.Experiments.Demo;
 
-/// <summary>Sizes and budget of a demo run. <see cref="Default"/> fits about 10 minutes on 2 cores; <see cref="Quick"/> about one.</summary>
+/// <summary>Sizes and budget of a demo run. <see cref="Default"/> takes about 8½ minutes on 2 cores (BENCHMARKS.md); <see cref="Quick"/> under one.</summary>
 internal sealed record DemoOptions
 {
     public string Out { get; init; } = "demo-out";

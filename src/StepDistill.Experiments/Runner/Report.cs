@@ -228,7 +228,7 @@ internal static class Report
         plt.Title(info.Title);
         plt.XLabel("training examples");
         plt.YLabel($"{split} accuracy (%)");
-        plt.ShowLegend(ScottPlot.Alignment.LowerRight);
+        plt.ShowLegend(ScottPlot.Edge.Bottom); // outside the data: a legend inside hid the larger student's lone point
         FileOps.Write(path, s => s.Write(plt.GetImageBytes(PlotWidth, PlotHeight, ScottPlot.ImageFormat.Png)));
     }
 }

@@ -198,7 +198,8 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> log)
         var fractions = string.Join(", ", options.Fractions.Select(f => f.ToString("P1", CultureInfo.InvariantCulture)));
         var task = options.Task;
         return string.Join("\n",
-            I($"- task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); {task.MinAnimals}-{task.MaxAnimals} creatures per question ") +
+            I($"- task: built-in '{LegsTask.Name}' ({LegsPrompt.Instructions}); ") +
+            (task.MinAnimals == task.MaxAnimals ? I($"{task.MinAnimals}") : I($"{task.MinAnimals}-{task.MaxAnimals}")) + " creatures per question " +
             I($"from {LegsTask.Animals.Count - LegsTask.Invented.Count} real animals and {task.InventedKinds} invented ones; ") +
             I($"{splits.Train.Count} train / {splits.Dev.Count} dev / {splits.Test.Count} test questions, seed {task.Seed}"),
             $"- teacher: {teacherLine}, through the annotate pipeline; it also answered the test questions, for comparison only",

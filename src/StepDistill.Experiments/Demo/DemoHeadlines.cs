@@ -17,11 +17,10 @@ internal static class DemoHeadlines
     public static IReadOnlyList<string> Write(HeadlineInputs h)
     {
         ArgumentNullException.ThrowIfNull(h);
-        // The report's row names (one place: Report.MethodLabel).
-        var standard = MethodSpec.Parse("standard:gold");
+        // The report's row names for the demo's two methods (one place: Report.MethodLabel).
         string Row(MethodSpec method, string? model = null) => Report.MethodLabel(new Cell(method, 1.0, 0, h.Alpha, model));
-        var stepByStep = Row(MethodSpec.Parse("step-by-step:gold"));
-        var full = Find(h.Points, Row(standard), 1.0);
+        var stepByStep = Row(DemoRunner.StepByStep);
+        var full = Find(h.Points, Row(DemoRunner.Standard), 1.0);
         var sbsFull = Find(h.Points, stepByStep, 1.0);
         var lines = new List<string>();
 
@@ -37,7 +36,7 @@ internal static class DemoHeadlines
         }
 
         // (b) Smaller model: step-by-step with the grid's student against standard fine-tuning of a larger one.
-        if (sbsFull is not null && h.LargeStudent is not null && Find(h.Points, Row(standard, h.LargeStudent), 1.0) is { } large)
+        if (sbsFull is not null && h.LargeStudent is not null && Find(h.Points, Row(DemoRunner.Standard, h.LargeStudent), 1.0) is { } large)
         {
             var ratio = h.SizeRatio is { } r ? I($"{r:0.#}× larger ") : "larger ";
             lines.Add(I($"Smaller model: step-by-step with the `{h.Student}` student scores {sbsFull.Mean * 100:F1}% on all the data, ") +

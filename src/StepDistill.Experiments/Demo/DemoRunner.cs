@@ -69,6 +69,10 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> log)
 {
     public const string SimulatedPrefix = "simulated";
 
+    // The two methods compared. Both students learn the gold labels (the paper's comparison with human-labelled data);
+    // step-by-step adds the teacher's rationales as its second task.
+    internal static readonly MethodSpec Standard = MethodSpec.Parse("standard:gold"), StepByStep = MethodSpec.Parse("step-by-step:gold");
+
     /// <summary>The teacher kinds the demo adds: <c>simulated[:error-rate]</c> (also offered by annotate).</summary>
     public static IReadOnlyDictionary<string, Func<string, TeacherOptions, TeacherClient>> Teachers { get; } =
         new Dictionary<string, Func<string, TeacherOptions, TeacherClient>> { [SimulatedPrefix] = CreateSimulated };
@@ -143,12 +147,9 @@ internal sealed class DemoRunner(DemoOptions options, Action<string> log)
         //    student by standard fine-tuning on all the data.
         t.Restart();
         var test = await DatasetLoader.LoadAsync(testPath, "test", MetricKind.Exact, ct);
-        // Both students learn the gold labels (the paper's comparison with human-labelled data); step-by-step adds
-        // the teacher's rationales as its second task.
-        var standard = MethodSpec.Parse("standard:gold");
-        var grid = new ExperimentGrid([standard, MethodSpec.Parse("step-by-step:gold")], options.Fractions, options.Seeds, [options.Alpha])
+        var grid = new ExperimentGrid([Standard, StepByStep], options.Fractions, options.Seeds, [options.Alpha])
         {
-            Extra = options.LargeModel is { } large ? [.. options.LargeSeeds.Select(s => new Cell(standard, 1.0, s, options.Alpha, large))] : [],
+            Extra = options.LargeModel is { } large ? [.. options.LargeSeeds.Select(s => new Cell(Standard, 1.0, s, options.Alpha, large))] : [],
         };
         var runner = new ExperimentRunner(options.Training with { Tokenizer = tokenizerDir }, outDir, log)
         {

@@ -121,23 +121,27 @@ public sealed class T5Attention : nn.Module
     public static Tensor RelativePositionBucket(Tensor relativePosition, bool bidirectional, int numBuckets, int maxDistance)
     {
         using var scope = NewDisposeScope();
+        if (bidirectional) numBuckets /= 2;
+        var maxExact = numBuckets / 2;
+        // Every scalar operand held in a variable until the end: an implicit conversion's temporary Scalar is only
+        // a raw handle to libtorch, and the GC may finalize it while the native call still reads it (this function,
+        // run at every forward pass, failed twice in tests with "Unknown scalar type").
+        using Scalar zero = 0, offset = numBuckets, exact = maxExact, logRange = Math.Log((double)maxDistance / maxExact),
+                     largeBuckets = numBuckets - maxExact, lastBucket = numBuckets - 1;
         var buckets = zeros_like(relativePosition);
         Tensor rel;
         if (bidirectional)
         {
-            numBuckets /= 2;
-            buckets = buckets + (relativePosition > 0).to(ScalarType.Int64) * numBuckets;
+            buckets = buckets + relativePosition.gt(zero).to(ScalarType.Int64) * offset;
             rel = relativePosition.abs();
         }
         else
         {
             rel = -minimum(relativePosition, zeros_like(relativePosition));
         }
-        var maxExact = numBuckets / 2;
-        var isSmall = rel < maxExact;
-        var large = (log(rel.to(ScalarType.Float32) / maxExact) / Math.Log((double)maxDistance / maxExact)
-                     * (numBuckets - maxExact)).to(ScalarType.Int64) + maxExact;
-        large = minimum(large, full_like(large, numBuckets - 1));
+        var isSmall = rel.lt(exact);
+        var large = (log(rel.to(ScalarType.Float32) / exact) / logRange * largeBuckets).to(ScalarType.Int64) + exact;
+        large = minimum(large, full_like(large, lastBucket));
         return (buckets + where(isSmall, rel, large)).MoveToOuterDisposeScope();
     }
 

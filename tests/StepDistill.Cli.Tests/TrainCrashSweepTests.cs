@@ -89,8 +89,11 @@ public sealed class TrainCrashSweepTests(Xunit.Abstractions.ITestOutputHelper lo
             }
             if (Trainer.LatestCheckpoint(run) is { } latest) Weights(latest);
 
-            var (code, stdout, stderr) = await CliHarness.Run(TrainArgs(data, run));
-            Assert.True(code == 0, $"op {k} ({ops[k - 1]}): the rerun failed ({code}):\n{stderr}");
+            // The rerun is a process of its own, as a user's would be. In this test host, child-process readers allocate on
+            // other threads while a rerun trains, and a GC then may finalize a TorchSharp temporary Scalar mid-call
+            // ("Unknown scalar type"; a TorchSharp race, see the issue-13 note), which is not what this test is about.
+            var (code, text) = await ChildCli.RunAsync(Cli, TrainArgs(data, run));
+            Assert.True(code == 0, $"op {k} ({ops[k - 1]}): the rerun failed ({code}):\n{text}");
             var actual = Snapshot(run);
             Assert.True(expected.Keys.SequenceEqual(actual.Keys), $"op {k} ({ops[k - 1]}): files differ: [{string.Join(", ", actual.Keys)}] vs " +
                 $"[{string.Join(", ", expected.Keys)}]");
